@@ -1,0 +1,38 @@
+# Archivist application image: web, worker, beat, migrate and the CPU LLM.
+FROM python:3.11-slim-bookworm AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends build-essential cmake git \
+ && rm -rf /var/lib/apt/lists/*
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+# CPU torch from PyTorch's CPU index first, so nothing pulls CUDA.
+RUN pip install --no-cache-dir --upgrade pip wheel \
+ && pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY config ./config
+COPY accounts ./accounts
+COPY kb ./kb
+COPY ingest ./ingest
+COPY inference ./inference
+RUN pip install --no-cache-dir .
+
+FROM python:3.11-slim-bookworm
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libgomp1 curl \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --create-home --uid 1000 archivist \
+ && mkdir -p /var/lib/archivist && chown archivist /var/lib/archivist
+COPY --from=build /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    HF_HUB_OFFLINE=1 \
+    TRANSFORMERS_OFFLINE=1 \
+    DJANGO_SETTINGS_MODULE=config.settings
+WORKDIR /app
+COPY . .
+ENV STATIC_ROOT=/app/staticfiles
+RUN SECRET_KEY=build-only python manage.py collectstatic --noinput
+USER archivist
+EXPOSE 8000
+CMD ["gunicorn", "config.wsgi:application", "--bind=0.0.0.0:8000", "--worker-class=gthread", "--threads=8"]

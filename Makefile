@@ -1,0 +1,54 @@
+# The README's two commands: `make run` and `make test`. Everything a fresh
+# machine needs is installed from here (Debian packages only where a Python
+# package cannot do the job, and only when running as root).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Debian packages the tests need: docker-compose validates compose.yaml.
+SYSTEM_PACKAGES := docker-compose
+LINT_ENV := SECRET_KEY=lint-only DJANGO_SETTINGS_MODULE=config.settings
+
+.PHONY: run test install system-deps lint format clean
+
+run: install
+	$(BIN)/python -m config.launcher
+
+test: install system-deps lint
+	$(BIN)/python -m pytest
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip wheel setuptools
+	# CPU torch first: anything else would pull gigabytes of CUDA.
+	$(BIN)/pip install --quiet torch==2.13.0
+	# llama-cpp-python compiles llama.cpp (~12 min on 2 cores, once; pip's wheel cache keeps it).
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+system-deps:
+	@missing=""; for pkg in $(SYSTEM_PACKAGES); do \
+		dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "Installing Debian packages:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		else \
+			echo "Missing Debian packages:$$missing (install them as root; tests that need them will be skipped)"; \
+		fi; \
+	fi
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(LINT_ENV) $(BIN)/mypy .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,16 @@
+"""The Celery application shared by every worker and beat process."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("archivist")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+# Imported for its signal handlers: every worker publishes a heartbeat.
+from config import heartbeat  # noqa: E402, F401

