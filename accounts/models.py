@@ -1,18 +1,24 @@
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
 class User(AbstractUser):
     """A person who signs in. Custom from the first migration so fields can be
-    added later without a painful swap."""
+    added later without a painful swap. Groups (teams, departments) are
+    Django's own ``auth.Group``."""
 
     preferred_language = models.CharField(
         _("preferred language"),
         max_length=10,
         blank=True,
+        choices=settings.LANGUAGES,
         help_text=_("Empty: follow the browser."),
     )
 
@@ -22,3 +28,116 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.get_username()
+
+
+class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
+    def usable(self) -> ApiTokenQuerySet:
+        now = timezone.now()
+        return self.filter(revoked_at__isnull=True, user__is_active=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
+        )
+
+
+class ApiToken(models.Model):
+    """A bearer token for internal tools, acting as its user.
+
+    Only an HMAC-SHA256 digest of the token is stored (keyed by
+    ``API_TOKEN_HMAC_KEY``); the plaintext is shown once at creation. A token
+    may be read-only and may be limited to some collections (the list lives in
+    ``kb``, which owns collections; ``collection_scoped`` says the limit
+    applies, so a token whose collections were all deleted sees nothing
+    rather than everything).
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="api_tokens",
+        verbose_name=_("user"),
+    )
+    name = models.CharField(_("name"), max_length=100)
+    prefix = models.CharField(
+        _("prefix"), max_length=16, help_text=_("First characters, to recognise it.")
+    )
+    digest = models.CharField(_("digest"), max_length=64, unique=True, editable=False)
+    read_only = models.BooleanField(_("read-only"), default=False)
+    collection_scoped = models.BooleanField(
+        _("limited to chosen collections"), default=False
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+
+    objects: ClassVar[ApiTokenQuerySet] = ApiTokenQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_usable(self) -> bool:
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or self.expires_at > timezone.now()
+
+
+class AuditEvent(models.Model):
+    """One security-relevant event. Append-only: a database trigger refuses
+    UPDATE and DELETE (retention is the one, explicit, exception)."""
+
+    class Action(models.TextChoices):
+        LOGIN_SUCCEEDED = "login.succeeded", _("Login succeeded")
+        LOGIN_FAILED = "login.failed", _("Login failed")
+        LOGOUT = "logout", _("Logout")
+        PASSWORD_CHANGED = "password.changed", _("Password changed")
+        GRANT_CREATED = "grant.created", _("Grant created")
+        GRANT_CHANGED = "grant.changed", _("Grant changed")
+        GRANT_REVOKED = "grant.revoked", _("Grant revoked")
+        TOKEN_CREATED = "token.created", _("API token created")
+        TOKEN_REVOKED = "token.revoked", _("API token revoked")
+        COLLECTION_CREATED = "collection.created", _("Collection created")
+        COLLECTION_CHANGED = "collection.changed", _("Collection changed")
+        COLLECTION_DELETED = "collection.deleted", _("Collection deleted")
+        DOCUMENT_UPLOADED = "document.uploaded", _("Document uploaded")
+        DOCUMENT_DOWNLOADED = "document.downloaded", _("Document downloaded")
+        DOCUMENT_DELETED = "document.deleted", _("Document deleted")
+
+    created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("actor"),
+    )
+    # Kept as text too, so the record survives the user's deletion.
+    actor_username = models.CharField(_("actor username"), max_length=150, blank=True)
+    action = models.CharField(_("action"), max_length=40, choices=Action.choices)
+    target_type = models.CharField(_("target type"), max_length=40, blank=True)
+    target_id = models.CharField(_("target id"), max_length=64, blank=True)
+    target_repr = models.CharField(_("target"), max_length=300, blank=True)
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    via_token = models.CharField(_("via token"), max_length=16, blank=True)
+    details = models.JSONField(_("details"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit log")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["action", "-created_at"], name="audit_action_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} {self.target_repr}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise ValueError("Audit events are append-only.")
+        super().save(*args, **kwargs)

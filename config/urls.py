@@ -1,11 +1,25 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 
+from accounts.views import AuditedPasswordChangeView
 from config import health
+
+admin.site.site_header = _("Archivist administration")
+admin.site.site_title = _("Archivist admin")
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("config.api_urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path(
+        "accounts/password_change/",
+        AuditedPasswordChangeView.as_view(),
+        name="password_change",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("account/", include("accounts.urls")),
+    path("", include("kb.urls")),
 ]

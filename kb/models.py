@@ -1,0 +1,294 @@
+"""Collections, role grants and documents, and the one permission entry point:
+``Collection.objects.for_user(user, action, token=...)`` and its document
+counterpart ``Document.objects.for_user(...)``. Every view, API endpoint,
+search, answer, cache lookup and citation asks these; nothing else decides
+who may see what."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import models
+from django.db.models import Exists, OuterRef, Q
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import ApiToken
+
+
+class Role(models.TextChoices):
+    VIEWER = "viewer", _("Viewer (search and ask)")
+    EDITOR = "editor", _("Editor (also upload, re-ingest and delete documents)")
+    MANAGER = "manager", _("Manager (also manage members and settings)")
+
+
+class Action(enum.StrEnum):
+    VIEW = "view"
+    EDIT = "edit"
+    MANAGE = "manage"
+
+
+ROLES_ALLOWED: dict[Action, tuple[str, ...]] = {
+    Action.VIEW: (Role.VIEWER, Role.EDITOR, Role.MANAGER),
+    Action.EDIT: (Role.EDITOR, Role.MANAGER),
+    Action.MANAGE: (Role.MANAGER,),
+}
+
+
+def _token_allows(token: ApiToken | None, action: Action) -> bool:
+    if token is None:
+        return True
+    if not token.is_usable:
+        return False
+    return not (token.read_only and action != Action.VIEW)
+
+
+class CollectionQuerySet(models.QuerySet["Collection"]):
+    def for_user(
+        self, user: Any, action: Action = Action.VIEW, *, token: ApiToken | None = None
+    ) -> CollectionQuerySet:
+        """Collections ``user`` may act on, as one SQL filter (an EXISTS over
+        grants to the user or to one of their groups). Deny by default: no
+        grant, no access; staff get nothing implicit here (they administer
+        through the admin site). A token narrows further: read-only tokens
+        only view; scoped tokens only reach their collections."""
+        if user is None or not user.is_authenticated or not user.is_active:
+            return self.none()
+        if not _token_allows(token, action):
+            return self.none()
+        granted = CollectionGrant.objects.filter(
+            collection=OuterRef("pk"), role__in=ROLES_ALLOWED[action]
+        ).filter(Q(user=user) | Q(group__user=user))
+        queryset = self.filter(Exists(granted))
+        if token is not None and token.collection_scoped:
+            queryset = queryset.filter(api_tokens=token)
+        return queryset
+
+
+class Collection(models.Model):
+    """A set of documents shared with users and groups through grants.
+
+    ``version`` increases whenever the collection's documents change, so
+    cached answers built on an older version are never served.
+    """
+
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    version = models.PositiveBigIntegerField(_("version"), default=1, editable=False)
+    api_tokens = models.ManyToManyField(
+        ApiToken,
+        blank=True,
+        related_name="collections",
+        verbose_name=_("API tokens limited to it"),
+    )
+
+    objects: ClassVar[CollectionQuerySet] = CollectionQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        verbose_name = _("collection")
+        verbose_name_plural = _("collections")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("kb:collection-detail", args=[self.pk])
+
+
+class CollectionGrant(models.Model):
+    """A role on a collection, given to exactly one user or one group."""
+
+    collection = models.ForeignKey(
+        Collection,
+        on_delete=models.CASCADE,
+        related_name="grants",
+        verbose_name=_("collection"),
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="collection_grants",
+        verbose_name=_("user"),
+    )
+    group = models.ForeignKey(
+        Group,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="collection_grants",
+        verbose_name=_("group"),
+    )
+    role = models.CharField(_("role"), max_length=10, choices=Role.choices)
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("granted by"),
+    )
+    created_at = models.DateTimeField(_("granted"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("grant")
+        verbose_name_plural = _("grants")
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(user__isnull=False) & Q(group__isnull=True))
+                | (Q(user__isnull=True) & Q(group__isnull=False)),
+                name="grant_user_xor_group",
+            ),
+            models.UniqueConstraint(
+                fields=["collection", "user"],
+                condition=Q(user__isnull=False),
+                name="grant_unique_user",
+            ),
+            models.UniqueConstraint(
+                fields=["collection", "group"],
+                condition=Q(group__isnull=False),
+                name="grant_unique_group",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.grantee_label} → {self.collection} ({self.role})"
+
+    @property
+    def grantee_label(self) -> str:
+        if self.user_id is not None:
+            return str(self.user)
+        return _("group %(name)s") % {"name": self.group}
+
+
+class DocumentQuerySet(models.QuerySet["Document"]):
+    def for_user(
+        self, user: Any, action: Action = Action.VIEW, *, token: ApiToken | None = None
+    ) -> DocumentQuerySet:
+        """Documents in collections ``user`` may act on (see Collection's)."""
+        permitted = Collection.objects.for_user(user, action, token=token)
+        return self.filter(collection__in=permitted.values("pk"))
+
+
+def document_storage_name() -> str:
+    return uuid.uuid4().hex
+
+
+class Document(models.Model):
+    """An uploaded file and its ingestion job.
+
+    State machine (``status``)::
+
+        queued → parsing → chunking → embedding → ready
+           ↘ failed (reason in ``failure_reason``) · cancelled
+
+    Progress is this row (``status``, ``progress``, ``heartbeat_at``), which the
+    portal polls; never a Celery result. The original is stored under a
+    generated name (``storage_name``), never the user's filename.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        PARSING = "parsing", _("Parsing")
+        CHUNKING = "chunking", _("Chunking")
+        EMBEDDING = "embedding", _("Embedding")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    collection = models.ForeignKey(
+        Collection,
+        on_delete=models.CASCADE,
+        related_name="documents",
+        verbose_name=_("collection"),
+    )
+    title = models.CharField(_("title"), max_length=500)
+    original_filename = models.CharField(_("original filename"), max_length=500)
+    storage_name = models.CharField(
+        _("stored as"),
+        max_length=64,
+        unique=True,
+        default=document_storage_name,
+        editable=False,
+    )
+    content_type = models.CharField(_("detected type"), max_length=200, blank=True)
+    size_bytes = models.PositiveBigIntegerField(_("size in bytes"), default=0)
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    status = models.CharField(
+        _("status"),
+        max_length=12,
+        choices=Status.choices,
+        default=Status.QUEUED,
+        db_index=True,
+    )
+    progress = models.PositiveSmallIntegerField(_("progress (%)"), default=0)
+    failure_reason = models.TextField(_("failure reason"), blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    page_count = models.PositiveIntegerField(_("pages"), null=True, blank=True)
+    chunk_count = models.PositiveIntegerField(_("chunks"), default=0)
+    version = models.PositiveIntegerField(_("version"), default=1)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("uploaded by"),
+    )
+    created_at = models.DateTimeField(_("uploaded"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
+    ingested_at = models.DateTimeField(_("ingested"), null=True, blank=True)
+
+    objects: ClassVar[DocumentQuerySet] = DocumentQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        verbose_name = _("document")
+        verbose_name_plural = _("documents")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["collection", "sha256"],
+                name="document_unique_content_per_collection",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("kb:document-detail", args=[self.pk])
+
+    @property
+    def storage_path(self) -> str:
+        """Relative path in the default storage: sharded by the name's start."""
+        from kb.storage import storage_path
+
+        return storage_path(self.storage_name)
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in {
+            self.Status.READY,
+            self.Status.FAILED,
+            self.Status.CANCELLED,
+        }

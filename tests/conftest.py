@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -51,3 +52,87 @@ def celery_worker(
         time.sleep(0.2)
     yield worker
     worker.stop()
+
+
+# -- personas ---------------------------------------------------------------
+from dataclasses import dataclass  # noqa: E402
+
+from django.contrib.auth.models import Group  # noqa: E402
+
+from accounts.models import ApiToken, User  # noqa: E402
+from accounts.services import token_create  # noqa: E402
+from kb.models import Collection, CollectionGrant, Role  # noqa: E402
+from kb.services import collection_create, grant_set  # noqa: E402
+
+PASSWORD = "correct horse battery staple 42"
+
+
+@dataclass
+class World:
+    """The people and things every permission test reasons about.
+
+    - alice manages collections A and B (direct grants).
+    - bob views A through the group "readers"; nothing on B.
+    - charlie belongs to no group and holds no grant.
+    - admin is a superuser with no grants: staff see collections only in the
+      Django admin, never by accident in the portal or the API.
+    - token_b is alice's API token limited to collection B (so A is hidden
+      from it even though alice manages A).
+    """
+
+    alice: User
+    bob: User
+    charlie: User
+    admin: User
+    readers: Group
+    collection_a: Collection
+    collection_b: Collection
+    bob_grant: CollectionGrant
+    token_b: ApiToken
+    token_b_plaintext: str
+
+
+def make_user(username: str, **extra: object) -> User:
+    return User.objects.create_user(
+        username=username, email=f"{username}@example.com", password=PASSWORD, **extra
+    )
+
+
+@pytest.fixture
+def world(db: None) -> World:
+    alice = make_user("alice")
+    bob = make_user("bob")
+    charlie = make_user("charlie")
+    admin = User.objects.create_superuser("admin", "admin@example.com", PASSWORD)
+    readers = Group.objects.create(name="readers")
+    bob.groups.add(readers)
+    collection_a = collection_create(
+        name="Collection A", description="handbook", creator=alice
+    )
+    collection_b = collection_create(name="Collection B", creator=alice)
+    bob_grant = grant_set(
+        collection=collection_a, group=readers, role=Role.VIEWER, actor=alice
+    )
+    issued = token_create(user=alice, name="bot for B", collection_scoped=True)
+    issued.token.collections.set([collection_b])
+    return World(
+        alice=alice,
+        bob=bob,
+        charlie=charlie,
+        admin=admin,
+        readers=readers,
+        collection_a=collection_a,
+        collection_b=collection_b,
+        bob_grant=bob_grant,
+        token_b=issued.token,
+        token_b_plaintext=issued.plaintext,
+    )
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    """Argon2 is deliberately slow; tests that check hashing ask for it."""
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        *settings.PASSWORD_HASHERS,
+    ]

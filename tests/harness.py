@@ -41,6 +41,7 @@ def pytest_load_initial_conftests(
     _services.env["SECRET_KEY"] = "test-only-" + "x" * 50
     _services.env["HTTPS"] = "0"
     _services.env["DEBUG"] = "0"
+    _services.env["STATIC_MANIFEST"] = "0"
     try:
         _services.start_backing_services(wait_for_llm=False)
     except BaseException:

@@ -128,8 +128,9 @@ def test_web_process_never_imports_heavy_libraries() -> None:
 
 @pytest.mark.django_db
 def test_first_admin_is_created_once_with_a_generated_password(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, settings
 ) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.Argon2PasswordHasher"]
     monkeypatch.delenv("ADMIN_PASSWORD", raising=False)
     monkeypatch.setenv("ADMIN_USERNAME", "root-admin")
     call_command("ensure_admin")

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import ApiToken, AuditEvent, User
+
+
+@admin.register(User)
+class ArchivistUserAdmin(UserAdmin):
+    fieldsets = (
+        *(UserAdmin.fieldsets or ()),
+        (_("Preferences"), {"fields": ("preferred_language",)}),
+    )
+    list_filter = (
+        "is_staff",
+        "is_superuser",
+        "is_active",
+        "groups",
+        "preferred_language",
+    )
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "prefix",
+        "user",
+        "read_only",
+        "collection_scoped",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    )
+    list_filter = (
+        "read_only",
+        "collection_scoped",
+        ("revoked_at", admin.EmptyFieldListFilter),
+    )
+    search_fields = ("name", "prefix", "user__username")
+    readonly_fields = ("prefix", "user", "created_at", "last_used_at")
+    exclude = ("digest",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Tokens are issued where their plaintext can be shown once: the portal or API.
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "action",
+        "actor_username",
+        "target_repr",
+        "ip_address",
+        "via_token",
+    )
+    list_filter = ("action", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("actor_username", "target_repr", "target_id", "ip_address")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,34 @@
+"""``Authorization: Bearer <token>`` for the REST API."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+
+from accounts.models import ApiToken, User
+from accounts.services import token_authenticate
+
+
+class BearerTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request: Request) -> tuple[User, ApiToken] | None:
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        if not header:
+            return None
+        keyword, _sep, plaintext = header.partition(" ")
+        if keyword.lower() != self.keyword.lower():
+            return None
+        plaintext = plaintext.strip()
+        if not plaintext or " " in plaintext:
+            raise exceptions.AuthenticationFailed(_("Malformed bearer token header."))
+        token = token_authenticate(plaintext)
+        if token is None:
+            raise exceptions.AuthenticationFailed(
+                _("Invalid, expired or revoked API token.")
+            )
+        return token.user, token
+
+    def authenticate_header(self, request: Request) -> str:
+        return self.keyword

@@ -1,0 +1,66 @@
+"""Reads for collections and grants, always through the permission entry point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.http import Http404
+from django.utils.translation import gettext as _
+
+from accounts.models import ApiToken
+from kb.models import Action, Collection, CollectionGrant, CollectionQuerySet, Role
+
+ROLE_RANK = {Role.VIEWER: 1, Role.EDITOR: 2, Role.MANAGER: 3}
+
+
+def collection_list(*, user: Any, token: ApiToken | None = None) -> CollectionQuerySet:
+    return Collection.objects.for_user(user, Action.VIEW, token=token).annotate(
+        document_count=Count("documents", distinct=True)
+    )
+
+
+def roles_for_user(*, user: Any, collection_ids: list[int]) -> dict[int, Role]:
+    """The strongest role ``user`` holds on each collection, directly or
+    through a group, in one query."""
+    roles: dict[int, Role] = {}
+    if not getattr(user, "is_authenticated", False):
+        return roles
+    grants = CollectionGrant.objects.filter(collection_id__in=collection_ids).filter(
+        Q(user=user) | Q(group__user=user)
+    )
+    for collection_id, role_value in grants.values_list("collection_id", "role"):
+        role = Role(role_value)
+        current = roles.get(collection_id)
+        if current is None or ROLE_RANK[role] > ROLE_RANK[current]:
+            roles[collection_id] = role
+    return roles
+
+
+def grant_list(*, collection: Collection) -> list[CollectionGrant]:
+    return list(
+        collection.grants.select_related("user", "group").order_by(
+            "group__name", "user__username"
+        )
+    )
+
+
+def collection_for_action(
+    user: Any, pk: int | str, action: Action, *, token: ApiToken | None = None
+) -> Collection:
+    """The collection, if ``user`` may do ``action`` to it. Raises Http404 when
+    they may not even see it (so its existence is not revealed) and
+    PermissionDenied when they see it but lack the role."""
+    visible = Collection.objects.for_user(user, Action.VIEW, token=token)
+    try:
+        collection = visible.get(pk=pk)
+    except (Collection.DoesNotExist, ValueError, TypeError):
+        raise Http404(_("No such collection.")) from None
+    if action != Action.VIEW and not (
+        Collection.objects.for_user(user, action, token=token)
+        .filter(pk=collection.pk)
+        .exists()
+    ):
+        raise PermissionDenied(_("Your role on this collection does not allow this."))
+    return collection
