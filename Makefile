@@ -6,13 +6,16 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian packages the tests need: docker-compose validates compose.yaml.
-SYSTEM_PACKAGES := docker-compose
+# Debian packages, installed with apt-get when running as root: OCR for
+# scanned pages and pictures (tesseract), LibreOffice for old .doc/.ppt files,
+# and docker-compose, with which the tests validate compose.yaml. Without them
+# those formats fail with a reason saying what to install.
+SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim libreoffice-writer-nogui libreoffice-impress-nogui docker-compose
 LINT_ENV := SECRET_KEY=lint-only DJANGO_SETTINGS_MODULE=config.settings
 
 .PHONY: run test install system-deps lint format clean
 
-run: install
+run: install system-deps
 	$(BIN)/python -m config.launcher
 
 test: install system-deps lint

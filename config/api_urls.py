@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from accounts.api import TokenViewSet
+from ingest.api import CollectionDocumentViewSet, DocumentViewSet
 from kb.api import CollectionViewSet, GrantViewSet
 
 router = SimpleRouter(use_regex_path=False)
@@ -12,6 +13,12 @@ router.register("collections", CollectionViewSet, basename="collection")
 router.register(
     "collections/<int:collection_pk>/grants", GrantViewSet, basename="grant"
 )
+router.register(
+    "collections/<int:collection_pk>/documents",
+    CollectionDocumentViewSet,
+    basename="collection-document",
+)
+router.register("documents", DocumentViewSet, basename="document")
 router.register("tokens", TokenViewSet, basename="token")
 
 app_name = "api"

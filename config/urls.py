@@ -21,5 +21,6 @@ urlpatterns = [
     ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("account/", include("accounts.urls")),
+    path("", include("ingest.urls")),
     path("", include("kb.urls")),
 ]

@@ -12,9 +12,12 @@ from typing import Any, ClassVar
 
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.utils.translation import gettext_lazy as _
+from pgvector.django import HalfVectorField, HnswIndex
 
 from accounts.models import ApiToken
 
@@ -276,7 +279,7 @@ class Document(models.Model):
     def get_absolute_url(self) -> str:
         from django.urls import reverse
 
-        return reverse("kb:document-detail", args=[self.pk])
+        return reverse("ingest:document-detail", args=[self.pk])
 
     @property
     def storage_path(self) -> str:
@@ -292,3 +295,58 @@ class Document(models.Model):
             self.Status.FAILED,
             self.Status.CANCELLED,
         }
+
+
+EMBEDDING_DIMENSIONS = 384
+
+
+class Chunk(models.Model):
+    """A passage of a document, with its place (page, section), its vector and
+    its full-text vector. ``collection`` repeats the document's so the search
+    can filter by permitted collections inside the ranking SQL. Chunks of a
+    document are replaced as a whole, in one transaction."""
+
+    document = models.ForeignKey(
+        Document,
+        on_delete=models.CASCADE,
+        related_name="chunks",
+        verbose_name=_("document"),
+    )
+    collection = models.ForeignKey(
+        Collection,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("collection"),
+    )
+    ordinal = models.PositiveIntegerField(_("position"))
+    text = models.TextField(_("text"))
+    page = models.PositiveIntegerField(_("page"), null=True, blank=True)
+    section_title = models.CharField(_("section"), max_length=500, blank=True)
+    element_types = models.CharField(_("element types"), max_length=200, blank=True)
+    embedding = HalfVectorField(_("embedding"), dimensions=EMBEDDING_DIMENSIONS)
+    embedding_model = models.CharField(_("embedding model"), max_length=200)
+    search_vector = SearchVectorField(_("full-text vector"))
+
+    class Meta:
+        verbose_name = _("chunk")
+        verbose_name_plural = _("chunks")
+        ordering = ["document_id", "ordinal"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["document", "ordinal"], name="chunk_unique_position"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["collection"], name="chunk_collection"),
+            GinIndex(fields=["search_vector"], name="chunk_search_vector"),
+            HnswIndex(
+                name="chunk_embedding_hnsw",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["halfvec_cosine_ops"],
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document_id}#{self.ordinal}"

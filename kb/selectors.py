@@ -10,7 +10,15 @@ from django.http import Http404
 from django.utils.translation import gettext as _
 
 from accounts.models import ApiToken
-from kb.models import Action, Collection, CollectionGrant, CollectionQuerySet, Role
+from kb.models import (
+    Action,
+    Chunk,
+    Collection,
+    CollectionGrant,
+    CollectionQuerySet,
+    Document,
+    Role,
+)
 
 ROLE_RANK = {Role.VIEWER: 1, Role.EDITOR: 2, Role.MANAGER: 3}
 
@@ -64,3 +72,43 @@ def collection_for_action(
     ):
         raise PermissionDenied(_("Your role on this collection does not allow this."))
     return collection
+
+
+def document_for_action(
+    user: Any, pk: int | str, action: Action, *, token: ApiToken | None = None
+) -> Document:
+    """The document, if ``user`` may do ``action`` to it: 404 when its
+    collection is invisible to them, 403 when visible but the role is short."""
+    visible = Document.objects.for_user(user, Action.VIEW, token=token).select_related(
+        "collection"
+    )
+    try:
+        document = visible.get(pk=pk)
+    except (Document.DoesNotExist, ValueError, TypeError):
+        raise Http404(_("No such document.")) from None
+    if action != Action.VIEW and not (
+        Collection.objects.for_user(user, action, token=token)
+        .filter(pk=document.collection_id)
+        .exists()
+    ):
+        raise PermissionDenied(_("Your role on this collection does not allow this."))
+    return document
+
+
+def collection_status_counts(*, collection: Collection) -> dict[str, int]:
+    counts = dict(
+        collection.documents.values_list("status")
+        .annotate(n=Count("pk"))
+        .values_list("status", "n")
+    )
+    return {status: counts.get(status, 0) for status in Document.Status.values}
+
+
+def document_pages(*, document: Document) -> list[tuple[int | None, list[Chunk]]]:
+    """The document's chunks grouped by page, in reading order."""
+    pages: dict[int | None, list[Chunk]] = {}
+    for chunk in document.chunks.order_by("ordinal").only(
+        "id", "ordinal", "text", "page", "section_title"
+    ):
+        pages.setdefault(chunk.page, []).append(chunk)
+    return list(pages.items())

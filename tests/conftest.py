@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import redis
 from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 
+from accounts.models import ApiToken, User
+from accounts.services import token_create
 from config.heartbeat import live_worker_names
 from config.launcher import ManagedProcess
+from ingest.services import document_upload
+from kb.models import Collection, CollectionGrant, Document, Role
+from kb.services import collection_create, grant_set
 from tests.harness import embedded_services
 
 
@@ -55,15 +63,6 @@ def celery_worker(
 
 
 # -- personas ---------------------------------------------------------------
-from dataclasses import dataclass  # noqa: E402
-
-from django.contrib.auth.models import Group  # noqa: E402
-
-from accounts.models import ApiToken, User  # noqa: E402
-from accounts.services import token_create  # noqa: E402
-from kb.models import Collection, CollectionGrant, Role  # noqa: E402
-from kb.services import collection_create, grant_set  # noqa: E402
-
 PASSWORD = "correct horse battery staple 42"
 
 
@@ -78,6 +77,8 @@ class World:
       Django admin, never by accident in the portal or the API.
     - token_b is alice's API token limited to collection B (so A is hidden
       from it even though alice manages A).
+    - document_a is a small text file in A, queued (no worker runs in plain
+      database tests).
     """
 
     alice: User
@@ -90,6 +91,7 @@ class World:
     bob_grant: CollectionGrant
     token_b: ApiToken
     token_b_plaintext: str
+    document_a: Document
 
 
 def make_user(username: str, **extra: object) -> User:
@@ -115,6 +117,12 @@ def world(db: None) -> World:
     )
     issued = token_create(user=alice, name="bot for B", collection_scoped=True)
     issued.token.collections.set([collection_b])
+    document_a = document_upload(
+        collection=collection_a,
+        uploaded=SimpleUploadedFile("welcome.txt", b"Welcome to the handbook."),
+        uploader=alice,
+    ).document
+    assert document_a is not None
     return World(
         alice=alice,
         bob=bob,
@@ -126,6 +134,7 @@ def world(db: None) -> World:
         bob_grant=bob_grant,
         token_b=issued.token,
         token_b_plaintext=issued.plaintext,
+        document_a=document_a,
     )
 
 

@@ -166,6 +166,66 @@ MATRIX: dict[str, dict[str, Row]] = {
         "POST": api(400, token_b=403),
         "default": api(405, token_b=403),
     },
+    "ingest:document-table": {
+        "GET": row(302, 200, 200, 404, 404, 302),
+        "default": portal(405),
+    },
+    "ingest:document-upload": {
+        "POST": row(302, 302, 403, 404, 404, 302),
+        "default": portal(405),
+    },
+    "ingest:document-detail": {
+        "GET": row(302, 200, 200, 404, 404, 302),
+        "default": portal(405),
+    },
+    "ingest:document-download": {
+        "GET": row(302, 200, 200, 404, 404, 302),
+        "default": portal(405),
+    },
+    "ingest:document-delete": {
+        "POST": row(302, 302, 403, 404, 404, 302),
+        "default": portal(405),
+    },
+    "ingest:document-replace": {
+        "POST": row(302, 302, 403, 404, 404, 302),
+        "default": portal(405),
+    },
+    "ingest:document-retry": {
+        "POST": row(302, 302, 403, 404, 404, 302),
+        "default": portal(405),
+    },
+    "ingest:document-cancel": {
+        "POST": row(302, 302, 403, 404, 404, 302),
+        "default": portal(405),
+    },
+    "ingest:document-reingest": {
+        "POST": row(302, 302, 403, 404, 404, 302),
+        "default": portal(405),
+    },
+    "api:collection-document-list": {
+        "GET": row(401, 200, 200, 404, 404, 404),
+        # Uploads are multipart; a JSON body is refused as such.
+        "POST": row(401, 415, 403, 404, 404, 404),
+        "default": api(405),
+    },
+    "api:document-detail": {
+        "GET": row(401, 200, 200, 404, 404, 404),
+        "DELETE": row(401, 204, 403, 404, 404, 404),
+        "default": api(405),
+    },
+    "api:document-download": {
+        "GET": row(401, 200, 200, 404, 404, 404),
+        "default": api(405),
+    },
+    # A queued document cannot be re-ingested yet (409) but can be cancelled.
+    "api:document-reingest": {
+        "POST": row(401, 409, 403, 404, 404, 404),
+        "default": api(405),
+    },
+    "api:document-cancel": {
+        "POST": row(401, 202, 403, 404, 404, 404),
+        "default": api(405),
+    },
     "api:token-detail": {
         "DELETE": row(401, 204, 404, 404, 404, 403),
         "default": api(405, token_b=403),
@@ -200,12 +260,21 @@ def test_every_url_has_an_entry() -> None:
     assert missing == []
 
 
+COLLECTION_DOCUMENT_URLS = {"ingest:document-table", "ingest:document-upload"}
+
+
 def _kwargs(world: World, url_name: str, pattern: URLPattern) -> dict[str, object]:
     keys = set(pattern.pattern.regex.groupindex)
     values: dict[str, object] = {}
     for key in keys:
         if key == "pk" and "token" in url_name:
             values[key] = world.token_b.pk
+        elif (
+            key == "pk"
+            and "document" in url_name
+            and url_name not in COLLECTION_DOCUMENT_URLS
+        ):
+            values[key] = world.document_a.pk
         elif key in {"pk", "collection_pk"}:
             values[key] = world.collection_a.pk
         elif key == "grant_pk":
@@ -255,7 +324,7 @@ def _call(client: Client, method: str, url: str) -> int:
     response = (
         send(url, content_type="application/json") if method != "GET" else send(url)
     )
-    return int(response.status_code)  # type: ignore[attr-defined]
+    return int(response.status_code)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,270 @@
+"""The parser process: reads one JSON request per line on stdin, parses the
+file with unstructured (or the fast PDF text path) and writes one JSON answer
+per line on stdout.
+
+It runs apart from the Celery worker, under a memory limit, so a file that
+crashes a C library or eats all memory kills only this process; the worker
+reports the file as failed and starts a fresh parser. It never touches the
+database or Django settings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import traceback
+from typing import Any
+
+TITLE_MAX_CHARS = 120
+TEXT_KINDS = {"text", "md", "csv", "tsv", "html", "eml", "rst", "org"}
+
+
+class ParseProblem(Exception):
+    """A reason, in words for the uploader, why the file gave no text."""
+
+
+def _element_dict(
+    element: Any, default_page: int | None = None
+) -> dict[str, Any] | None:
+    text = (getattr(element, "text", "") or "").strip()
+    if not text:
+        return None
+    metadata = getattr(element, "metadata", None)
+    page = getattr(metadata, "page_number", None) or default_page
+    html = getattr(metadata, "text_as_html", None) if metadata is not None else None
+    return {
+        "type": getattr(element, "category", "NarrativeText") or "NarrativeText",
+        "text": text,
+        "page": int(page) if page else None,
+        "html": html,
+    }
+
+
+_LIST_BULLET = re.compile(r"^\s*(?:[-*•·]|\d+[.)])\s+")
+
+
+def _looks_like_title(paragraph: str) -> bool:
+    if "\n" in paragraph or len(paragraph) > TITLE_MAX_CHARS or len(paragraph) < 3:
+        return False
+    if paragraph.rstrip()[-1:] in ".,;:!?。，；：！？":
+        return False
+    words = paragraph.split()
+    return (
+        len(words) <= 14
+        and sum(ch.isalpha() for ch in paragraph) >= len(paragraph) * 0.5
+    )
+
+
+def _text_elements(text: str, page: int | None) -> list[Any]:
+    """Paragraphs of a PDF page as unstructured elements (Title or
+    NarrativeText/ListItem), without the slow NLP classifier."""
+    from unstructured.documents.elements import (
+        ElementMetadata,
+        ListItem,
+        NarrativeText,
+        Title,
+    )
+
+    elements: list[Any] = []
+    normalised = text.replace("\r\n", "\n").replace("\r", "\n")
+    for block in re.split(r"\n\s*\n", normalised):
+        paragraph = block.strip()
+        if not paragraph:
+            continue
+        metadata = ElementMetadata(page_number=page)
+        if _looks_like_title(paragraph):
+            elements.append(Title(paragraph, metadata=metadata))
+        elif _LIST_BULLET.match(paragraph):
+            elements.append(ListItem(paragraph, metadata=metadata))
+        else:
+            # Join lines broken by the PDF layout; keep hyphenated words whole.
+            joined = re.sub(r"-\n(?=\w)", "", paragraph)
+            joined = re.sub(r"\s*\n\s*", " ", joined)
+            elements.append(NarrativeText(joined, metadata=metadata))
+    return elements
+
+
+def _ocr_image(path: str) -> str:
+    tesseract = shutil.which("tesseract")
+    if tesseract is None:
+        raise ParseProblem(
+            "This page or picture has no text layer, and text recognition (OCR) is not "
+            "installed on this server (install the tesseract-ocr package)."
+        )
+    result = subprocess.run(  # noqa: S603 - fixed program, a file we wrote
+        [tesseract, path, "stdout", "-l", os.environ.get("OCR_LANGUAGES", "eng")],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise ParseProblem(
+            f"Text recognition failed: {result.stderr.decode(errors='replace')[:200]}"
+        )
+    return result.stdout.decode("utf-8", errors="replace")
+
+
+def parse_pdf(path: str, max_pages: int) -> tuple[list[dict[str, Any]], int, list[str]]:
+    import pypdfium2 as pdfium
+
+    notes: list[str] = []
+    try:
+        pdf = pdfium.PdfDocument(path)
+    except pdfium.PdfiumError as exc:
+        message = str(exc)
+        if "password" in message.lower():
+            raise ParseProblem(
+                "The PDF is password-protected; remove the password and upload it again."
+            ) from exc
+        raise ParseProblem(
+            f"The PDF is damaged and cannot be read ({message})."
+        ) from exc
+    try:
+        page_count = len(pdf)
+        if page_count > max_pages:
+            raise ParseProblem(
+                f"The PDF has {page_count} pages; the limit is {max_pages}."
+            )
+        elements: list[dict[str, Any]] = []
+        pages_without_text = []
+        for index in range(page_count):
+            page = pdf[index]
+            try:
+                textpage = page.get_textpage()
+                text = textpage.get_text_bounded() or ""
+                textpage.close()
+                if len(text.strip()) < 10 and shutil.which("tesseract"):
+                    with tempfile.NamedTemporaryFile(suffix=".png") as image_file:
+                        page.render(scale=2).to_pil().save(image_file.name)
+                        text = _ocr_image(image_file.name)
+                    notes.append(f"page {index + 1} read by OCR")
+            finally:
+                page.close()
+            if not text.strip():
+                pages_without_text.append(index + 1)
+                continue
+            for element in _text_elements(text, index + 1):
+                item = _element_dict(element)
+                if item:
+                    elements.append(item)
+        if pages_without_text:
+            notes.append(
+                f"{len(pages_without_text)} of {page_count} pages have no text layer"
+                + ("" if shutil.which("tesseract") else " (OCR is not installed)")
+            )
+        return elements, page_count, notes
+    finally:
+        pdf.close()
+
+
+def _partition(kind: str, path: str, encoding: str | None) -> list[Any]:
+    if kind in {"doc", "ppt"} and shutil.which("soffice") is None:
+        raise ParseProblem(
+            f"Old .{kind} files need LibreOffice, which is not installed on this server; "
+            f"save the file as .{kind}x and upload it again."
+        )
+    from unstructured.partition.auto import partition
+
+    kwargs: dict[str, Any] = {"strategy": "fast"}
+    if encoding and kind in TEXT_KINDS:
+        kwargs["encoding"] = encoding
+    if kind in {"eml", "msg"}:
+        # Attachments may be anything (audio, archives); they are not this document.
+        kwargs["process_attachments"] = False
+    content_types = {
+        "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "xls": "application/vnd.ms-excel",
+        "doc": "application/msword",
+        "ppt": "application/vnd.ms-powerpoint",
+        "odt": "application/vnd.oasis.opendocument.text",
+        "epub": "application/epub+zip",
+        "msg": "application/vnd.ms-outlook",
+        "rtf": "text/rtf",
+        "html": "text/html",
+        "eml": "message/rfc822",
+        "md": "text/markdown",
+        "csv": "text/csv",
+        "tsv": "text/tsv",
+        "rst": "text/x-rst",
+        "org": "text/org",
+        "text": "text/plain",
+    }
+    try:
+        return list(
+            partition(filename=path, content_type=content_types[kind], **kwargs)
+        )
+    except Exception:
+        if kind not in TEXT_KINDS or kind == "text":
+            raise
+        # A malformed CSV or e-mail is still text: index it as plain text.
+        from unstructured.partition.text import partition_text
+
+        return list(partition_text(filename=path, encoding=encoding))
+
+
+def parse(request: dict[str, Any]) -> dict[str, Any]:
+    path: str = request["path"]
+    kind: str = request["kind"]
+    if kind == "pdf":
+        elements, pages, notes = parse_pdf(path, int(request.get("max_pages", 5000)))
+        return {"elements": elements, "pages": pages, "notes": notes}
+    if kind == "image":
+        text = _ocr_image(path)
+        items = [
+            item
+            for element in _text_elements(text, 1)
+            if (item := _element_dict(element))
+        ]
+        return {"elements": items, "pages": 1, "notes": ["read by OCR"]}
+    elements = _partition(kind, path, request.get("encoding"))
+    items = [item for element in elements if (item := _element_dict(element))]
+    last_page = max((item["page"] or 0 for item in items), default=0)
+    return {"elements": items, "pages": last_page or None, "notes": []}
+
+
+def _limit_memory() -> None:
+    limit_mb = int(os.environ.get("PARSE_MEMORY_LIMIT_MB", "3072"))
+    limit = limit_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def main() -> None:
+    _limit_memory()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from ingest.nlp import install_offline_spacy_model
+
+    install_offline_spacy_model()
+    out = sys.stdout
+    sys.stdout = sys.stderr  # parsers that print must not corrupt the protocol
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            answer = {"ok": True, **parse(json.loads(line))}
+        except ParseProblem as exc:
+            answer = {"ok": False, "error": str(exc)}
+        except MemoryError:
+            answer = {
+                "ok": False,
+                "error": "The file needs more memory to parse than this server allows.",
+            }
+        except Exception as exc:
+            traceback.print_exc(file=sys.stderr)
+            answer = {
+                "ok": False,
+                "error": f"The file could not be parsed: {type(exc).__name__}: {str(exc)[:300]}",
+            }
+        out.write(json.dumps(answer) + "\n")
+        out.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,426 @@
+"""Uploads and the ingestion pipeline.
+
+Upload: the file is streamed to storage under a generated name while its
+SHA-256 is computed; its real type and limits are checked; the row is
+committed; only then is the task enqueued (on commit). Ingestion claims the
+document with a conditional UPDATE (so a duplicate delivery does nothing),
+parses in the parser process, chunks, embeds in batches with a heartbeat, and
+replaces the document's chunks in one short transaction. No transaction is
+open while parsing or embedding.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db import connection, transaction
+from django.db.models import F
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import AuditEvent, User
+from accounts.services import audit_record
+from ingest.chunking import ChunkDraft, chunk_elements
+from ingest.filetypes import RejectedFile, detect
+from ingest.parsing import ParseFailed, parse_file
+from kb.embedding import get_embedder
+from kb.models import Collection, Document
+from kb.services import collection_touch
+from kb.storage import delete_stored_files_on_commit, storage_path
+from kb.text import TEXT_SEARCH_CONFIG, segment
+
+logger = logging.getLogger(__name__)
+
+ACTIVE_STATUSES = (
+    Document.Status.PARSING,
+    Document.Status.CHUNKING,
+    Document.Status.EMBEDDING,
+)
+HEARTBEAT_EVERY_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class UploadOutcome:
+    """What happened to one uploaded file: ingested, a duplicate, or refused."""
+
+    filename: str
+    document: Document | None = None
+    duplicate_of: Document | None = None
+    rejected_reason: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return self.document is not None
+
+
+def _stream_to_temp(uploaded: UploadedFile) -> tuple[Path, str, int]:
+    media_root = Path(default_storage.path(""))
+    temp_dir = media_root / "incoming"
+    temp_dir.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    size = 0
+    handle = tempfile.NamedTemporaryFile(dir=temp_dir, delete=False)  # noqa: SIM115 - moved, not closed here
+    try:
+        with handle:
+            for block in uploaded.chunks(1024 * 1024):
+                size += len(block)
+                if size > settings.MAX_UPLOAD_BYTES:
+                    raise RejectedFile(
+                        _("The file is larger than the %(limit)d MB limit.")
+                        % {"limit": settings.MAX_UPLOAD_BYTES // 2**20}
+                    )
+                digest.update(block)
+                handle.write(block)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+    return Path(handle.name), digest.hexdigest(), size
+
+
+def _move_into_storage(temp_path: Path, storage_name: str) -> None:
+    final = Path(default_storage.path(storage_path(storage_name)))
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temp_path.replace(final)
+
+
+def _clean_title(filename: str) -> str:
+    name = Path(filename.replace("\\", "/")).name.strip() or _("Untitled")
+    return name[:500]
+
+
+def document_upload(
+    *,
+    collection: Collection,
+    uploaded: UploadedFile,
+    uploader: User,
+    replace: Document | None = None,
+    request: HttpRequest | None = None,
+) -> UploadOutcome:
+    """Store one file and queue it, or say why not. ``replace`` uploads a new
+    version of an existing document: same identity, chunks swapped when the
+    new version is ready."""
+    filename = _clean_title(uploaded.name or "")
+    try:
+        temp_path, sha256, size = _stream_to_temp(uploaded)
+    except RejectedFile as exc:
+        return UploadOutcome(filename, rejected_reason=str(exc))
+    try:
+        duplicate = Document.objects.filter(
+            collection=collection, sha256=sha256
+        ).first()
+        if duplicate is not None:
+            return UploadOutcome(filename, duplicate_of=duplicate)
+        try:
+            detected = detect(temp_path, filename)
+        except RejectedFile as exc:
+            return UploadOutcome(filename, rejected_reason=str(exc))
+        with transaction.atomic():
+            if replace is None:
+                document = Document(
+                    collection=collection,
+                    title=filename,
+                    original_filename=filename,
+                    uploaded_by=uploader,
+                )
+            else:
+                document = Document.objects.select_for_update().get(pk=replace.pk)
+                delete_stored_files_on_commit([document.storage_name])
+                document.storage_name = Document._meta.get_field(
+                    "storage_name"
+                ).get_default()
+                document.version += 1
+                document.original_filename = filename
+                document.attempts = 0
+                document.failure_reason = ""
+            document.sha256 = sha256
+            document.size_bytes = size
+            document.content_type = detected.mime
+            document.status = Document.Status.QUEUED
+            document.progress = 0
+            _move_into_storage(temp_path, document.storage_name)
+            document.save()
+            audit_record(
+                action=AuditEvent.Action.DOCUMENT_UPLOADED,
+                actor=uploader,
+                target=document,
+                request=request,
+                details={
+                    "collection": collection.pk,
+                    "sha256": sha256,
+                    "version": document.version,
+                },
+            )
+            _enqueue_on_commit(document.pk)
+        return UploadOutcome(filename, document=document)
+    finally:
+        temp_path.unlink(missing_ok=True)
+
+
+def _enqueue_on_commit(document_id: int) -> None:
+    from ingest.tasks import ingest_document
+
+    transaction.on_commit(lambda: ingest_document.delay(document_id))
+
+
+def document_delete(
+    *, document: Document, actor: User, request: HttpRequest | None = None
+) -> None:
+    """Delete the row, its chunks, its stored file, and retire cached answers
+    built on its collection (the collection's version moves on)."""
+    with transaction.atomic():
+        audit_record(
+            action=AuditEvent.Action.DOCUMENT_DELETED,
+            actor=actor,
+            target=document,
+            request=request,
+            details={"collection": document.collection_id},
+        )
+        delete_stored_files_on_commit([document.storage_name])
+        collection_id = document.collection_id
+        document.delete()
+        collection_touch(collection_id=collection_id)
+
+
+def document_retry(*, document: Document) -> bool:
+    """Queue a failed or cancelled document again, with a fresh attempt count."""
+    with transaction.atomic():
+        updated = Document.objects.filter(
+            pk=document.pk,
+            status__in=[Document.Status.FAILED, Document.Status.CANCELLED],
+        ).update(
+            status=Document.Status.QUEUED, attempts=0, progress=0, failure_reason=""
+        )
+        if updated:
+            _enqueue_on_commit(document.pk)
+    return bool(updated)
+
+
+def document_reingest(*, document: Document) -> bool:
+    """Run a finished document through the pipeline again (e.g. after a parser
+    upgrade); its current chunks stay searchable until the new ones replace them."""
+    with transaction.atomic():
+        updated = Document.objects.filter(
+            pk=document.pk,
+            status__in=[
+                Document.Status.READY,
+                Document.Status.FAILED,
+                Document.Status.CANCELLED,
+            ],
+        ).update(
+            status=Document.Status.QUEUED, attempts=0, progress=0, failure_reason=""
+        )
+        if updated:
+            _enqueue_on_commit(document.pk)
+    return bool(updated)
+
+
+def document_cancel(*, document: Document) -> bool:
+    """Stop a queued or running ingestion; the worker notices between batches."""
+    updated = Document.objects.filter(
+        pk=document.pk, status__in=[Document.Status.QUEUED, *ACTIVE_STATUSES]
+    ).update(status=Document.Status.CANCELLED, failure_reason=_("Cancelled by a user."))
+    return bool(updated)
+
+
+# -- the pipeline -------------------------------------------------------------
+
+
+class Cancelled(Exception):
+    pass
+
+
+def _claim(document_id: int) -> bool:
+    """Move a queued document to parsing; False when someone else has it or it
+    is no longer queued (a duplicate delivery, a cancel)."""
+    return bool(
+        Document.objects.filter(pk=document_id, status=Document.Status.QUEUED).update(
+            status=Document.Status.PARSING,
+            attempts=F("attempts") + 1,
+            heartbeat_at=timezone.now(),
+            progress=5,
+            failure_reason="",
+        )
+    )
+
+
+def _progress(document_id: int, status: str, progress: int) -> None:
+    """Heartbeat and progress; raises Cancelled if the job was cancelled."""
+    updated = Document.objects.filter(
+        pk=document_id, status__in=ACTIVE_STATUSES
+    ).update(status=status, progress=progress, heartbeat_at=timezone.now())
+    if not updated:
+        raise Cancelled
+
+
+def _fail(document_id: int, reason: str) -> None:
+    Document.objects.filter(pk=document_id, status__in=ACTIVE_STATUSES).update(
+        status=Document.Status.FAILED,
+        failure_reason=reason[:2000],
+        heartbeat_at=timezone.now(),
+    )
+
+
+def document_ingest(*, document_id: int) -> None:
+    if not _claim(document_id):
+        logger.info("Document %s is not queued; nothing to do", document_id)
+        return
+    document = Document.objects.get(pk=document_id)
+    path = Path(default_storage.path(document.storage_path))
+    try:
+        drafts, pages, notes = _parse_and_chunk(document, path)
+        if not drafts:
+            detail = "; ".join(notes)
+            _fail(
+                document_id,
+                _("No text could be extracted from this file.")
+                + (f" ({detail})" if detail else ""),
+            )
+            return
+        vectors = _embed(document_id, drafts)
+        _write_chunks(document, drafts, vectors, pages, notes)
+    except Cancelled:
+        logger.info("Ingestion of document %s was cancelled", document_id)
+    except (RejectedFile, ParseFailed) as exc:
+        _fail(document_id, str(exc))
+
+
+def _parse_and_chunk(
+    document: Document, path: Path
+) -> tuple[list[ChunkDraft], int | None, list[str]]:
+    if not path.exists():
+        raise ParseFailed(_("The stored file is missing; upload the document again."))
+    detected = detect(path, document.original_filename)
+    last_beat = time.monotonic()
+
+    def beat() -> None:
+        nonlocal last_beat
+        if time.monotonic() - last_beat >= HEARTBEAT_EVERY_SECONDS:
+            _progress(document.pk, Document.Status.PARSING, 10)
+            last_beat = time.monotonic()
+
+    result = parse_file(path, detected, on_wait=beat)
+    _progress(document.pk, Document.Status.CHUNKING, 35)
+    drafts = chunk_elements(result.elements, max_chars=settings.CHUNK_MAX_CHARS)
+    return drafts, result.pages, result.notes
+
+
+def _embed(document_id: int, drafts: list[ChunkDraft]) -> list[Any]:
+    embedder = get_embedder()
+    batch_size = settings.EMBEDDING_BATCH_SIZE
+    vectors: list[Any] = []
+    _progress(document_id, Document.Status.EMBEDDING, 40)
+    for start in range(0, len(drafts), batch_size):
+        batch = drafts[start : start + batch_size]
+        vectors.extend(embedder.encode([draft.text for draft in batch]))
+        done = start + len(batch)
+        _progress(
+            document_id, Document.Status.EMBEDDING, 40 + int(55 * done / len(drafts))
+        )
+    return vectors
+
+
+INSERT_CHUNK_SQL = f"""
+    INSERT INTO kb_chunk (document_id, collection_id, ordinal, text, page, section_title,
+                          element_types, embedding, embedding_model, search_vector)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s::halfvec, %s,
+            setweight(to_tsvector('{TEXT_SEARCH_CONFIG}', %s), 'A')
+            || to_tsvector('{TEXT_SEARCH_CONFIG}', %s))
+"""  # noqa: S608 - the configuration name is a constant
+
+
+def _vector_literal(vector: Any) -> str:
+    return "[" + ",".join(f"{float(value):.6g}" for value in vector) + "]"
+
+
+def _write_chunks(
+    document: Document,
+    drafts: list[ChunkDraft],
+    vectors: list[Any],
+    pages: int | None,
+    notes: list[str],
+) -> None:
+    model_name = get_embedder().model_name
+    rows = [
+        (
+            document.pk,
+            document.collection_id,
+            ordinal,
+            draft.text,
+            draft.page,
+            draft.section_title,
+            ",".join(draft.element_types)[:200],
+            _vector_literal(vector),
+            model_name,
+            segment(draft.section_title),
+            segment(draft.text),
+        )
+        for ordinal, (draft, vector) in enumerate(zip(drafts, vectors, strict=True))
+    ]
+    with transaction.atomic():
+        # Lock the row: a cancel or delete that raced us wins, and we write nothing.
+        locked = (
+            Document.objects.select_for_update()
+            .filter(pk=document.pk, status=Document.Status.EMBEDDING)
+            .first()
+        )
+        if locked is None:
+            raise Cancelled
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM kb_chunk WHERE document_id = %s", [document.pk])
+            cursor.executemany(INSERT_CHUNK_SQL, rows)
+        Document.objects.filter(pk=document.pk).update(
+            status=Document.Status.READY,
+            progress=100,
+            chunk_count=len(rows),
+            page_count=pages,
+            ingested_at=timezone.now(),
+            heartbeat_at=timezone.now(),
+            failure_reason="; ".join(notes)[:2000],
+        )
+        collection_touch(collection_id=document.collection_id)
+
+
+def reap_stalled(*, stall_seconds: int | None = None) -> dict[str, int]:
+    """Re-queue jobs whose heartbeat went stale (their worker died), or fail
+    them for good after INGEST_MAX_ATTEMPTS tries."""
+    stall = (
+        stall_seconds if stall_seconds is not None else settings.INGEST_STALL_SECONDS
+    )
+    cutoff = timezone.now() - dt.timedelta(seconds=stall)
+    stale = Document.objects.filter(status__in=ACTIVE_STATUSES, heartbeat_at__lt=cutoff)
+    given_up = stale.filter(attempts__gte=settings.INGEST_MAX_ATTEMPTS).update(
+        status=Document.Status.FAILED,
+        failure_reason=_(
+            "Ingestion stopped %(attempts)d times without finishing (the worker died or hung); "
+            "it will not be retried automatically. Check the file, then press Retry."
+        )
+        % {"attempts": settings.INGEST_MAX_ATTEMPTS},
+    )
+    requeued_ids = []
+    for document_id in stale.values_list("pk", flat=True):
+        if Document.objects.filter(
+            pk=document_id, status__in=ACTIVE_STATUSES, heartbeat_at__lt=cutoff
+        ).update(status=Document.Status.QUEUED, progress=0):
+            requeued_ids.append(document_id)
+    from ingest.tasks import ingest_document
+
+    for document_id in requeued_ids:
+        ingest_document.delay(document_id)
+    if requeued_ids or given_up:
+        logger.warning(
+            "Reaper re-queued %s stalled documents and gave up on %s",
+            len(requeued_ids),
+            given_up,
+        )
+    return {"requeued": len(requeued_ids), "failed": given_up}
