@@ -7,6 +7,7 @@ from rest_framework.routers import SimpleRouter
 from accounts.api import TokenViewSet
 from ingest.api import CollectionDocumentViewSet, DocumentViewSet
 from kb.api import CollectionViewSet, GrantViewSet
+from kb.search_views import SearchAPIView
 
 router = SimpleRouter(use_regex_path=False)
 router.register("collections", CollectionViewSet, basename="collection")
@@ -25,6 +26,7 @@ app_name = "api"
 
 urlpatterns = [
     path("", include(router.urls)),
+    path("search/", SearchAPIView.as_view(), name="search"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]

@@ -48,6 +48,14 @@ def _split_long(text: str, limit: int) -> Iterator[str]:
         yield piece
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_text(text: str) -> str:
+    """Text PostgreSQL accepts and people can read: no NULs or control bytes."""
+    return _CONTROL.sub("", text).strip()
+
+
 def chunk_elements(
     elements: Iterable[dict[str, Any]], *, max_chars: int
 ) -> list[ChunkDraft]:
@@ -68,7 +76,7 @@ def chunk_elements(
         parts, types = [], []
 
     for element in elements:
-        text = element["text"].strip()
+        text = clean_text(element["text"])
         kind = element.get("type") or "NarrativeText"
         element_page = element.get("page")
         if not text:

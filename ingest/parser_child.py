@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import traceback
+from pathlib import Path
 from typing import Any
 
 TITLE_MAX_CHARS = 120
@@ -216,6 +217,20 @@ def parse(request: dict[str, Any]) -> dict[str, Any]:
     if kind == "pdf":
         elements, pages, notes = parse_pdf(path, int(request.get("max_pages", 5000)))
         return {"elements": elements, "pages": pages, "notes": notes}
+    if kind == "text":
+        # Plain text: paragraphs and headings by layout, as for PDFs; unstructured's
+        # NLP classifier costs ~70 ms a file and adds nothing to plain prose.
+        text = (
+            Path(path)
+            .read_bytes()
+            .decode(request.get("encoding") or "utf-8", errors="replace")
+        )
+        items = [
+            item
+            for element in _text_elements(text, None)
+            if (item := _element_dict(element))
+        ]
+        return {"elements": items, "pages": None, "notes": []}
     if kind == "image":
         text = _ocr_image(path)
         items = [

@@ -250,7 +250,8 @@ def search_chunks(
         )
         params: dict[str, Any] = {
             "vector": vector_literal or "[0]",
-            "lexical": lexical or "''",
+            # A valid placeholder when the lexical list is off (lexical_on is false).
+            "lexical": lexical or "'placeholder'",
             "dense_on": dense_on,
             "lexical_on": lexical_on,
             "dense_weight": weight,

@@ -1,11 +1,12 @@
 from django.urls import path
 
-from kb import views
+from kb import search_views, views
 
 app_name = "kb"
 
 urlpatterns = [
     path("", views.collection_list, name="collection-list"),
+    path("search/", search_views.search_page, name="search"),
     path("collections/<int:pk>/", views.collection_detail, name="collection-detail"),
     path(
         "collections/<int:pk>/settings/",

@@ -42,6 +42,8 @@ def pytest_load_initial_conftests(
     _services.env["HTTPS"] = "0"
     _services.env["DEBUG"] = "0"
     _services.env["STATIC_MANIFEST"] = "0"
+    # Fuzzed files must not hold the suite up: a parse is cut off sooner.
+    _services.env.setdefault("PARSE_TIMEOUT_SECONDS", "60")
     try:
         _services.start_backing_services(wait_for_llm=False)
     except BaseException:

@@ -226,6 +226,10 @@ MATRIX: dict[str, dict[str, Row]] = {
         "POST": row(401, 202, 403, 404, 404, 404),
         "default": api(405),
     },
+    # Search answers everyone signed in, over what they may read (content
+    # checks: tests/kb/test_search.py); without q it is a 400.
+    "kb:search": {"GET": portal(200), "default": portal(405)},
+    "api:search": {"GET": api(400), "default": api(405)},
     "api:token-detail": {
         "DELETE": row(401, 204, 404, 404, 404, 403),
         "default": api(405, token_b=403),

@@ -1,0 +1,95 @@
+"""Shared set-up for benchmarks: the same embedded services as `make run`
+(config.launcher), in a temporary folder, with Django configured against them.
+Nothing in the product imports this package."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@contextlib.contextmanager
+def bench_stack(*, keep: bool = False) -> Iterator[Path]:
+    """PostgreSQL + pgvector and Redis started by the launcher; Django set up
+    and migrated. Yields the data folder."""
+    from config.launcher import EmbeddedServices
+
+    var_dir = Path(tempfile.mkdtemp(prefix="archivist-bench-"))
+    services = EmbeddedServices(var_dir=var_dir)
+    services.env["SECRET_KEY"] = "bench-only-" + "x" * 40
+    services.env["HTTPS"] = "0"
+    services.env["STATIC_MANIFEST"] = "0"
+    try:
+        services.start_postgres()
+        services.start_redis()
+        os.environ.update(services.env)
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        yield var_dir
+    finally:
+        services.stop_all()
+        if not keep:
+            shutil.rmtree(var_dir, ignore_errors=True)
+
+
+def bench_user_and_collection(name: str) -> tuple[Any, Any]:
+    from accounts.models import User
+    from kb.services import collection_create
+
+    user, _ = User.objects.get_or_create(username="bench")
+    collection = collection_create(name=name, creator=user)
+    return user, collection
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    import json
+
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    qrels: dict[str, dict[str, int]] = {}
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            parts = line.strip().split("\t")
+            if len(parts) < 3 or parts[0] == "query-id":
+                continue
+            qrels.setdefault(parts[0], {})[parts[1]] = int(parts[2])
+    return qrels
+
+
+def ingest_texts(
+    collection: Any, user: Any, docs: list[tuple[str, str]]
+) -> dict[int, str]:
+    """Each (doc_id, text) becomes an uploaded .txt file that goes through the
+    real pipeline (type check, parser process, chunking, embedding, index),
+    run in this process instead of a Celery worker. Returns document pk -> doc_id."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from ingest.services import document_ingest, document_upload
+
+    mapping: dict[int, str] = {}
+    for doc_id, text in docs:
+        outcome = document_upload(
+            collection=collection,
+            uploaded=SimpleUploadedFile(f"{doc_id}.txt", text.encode("utf-8")),
+            uploader=user,
+        )
+        if outcome.document is None:
+            continue
+        document_ingest(document_id=outcome.document.pk)
+        mapping[outcome.document.pk] = doc_id
+    return mapping

@@ -1,0 +1,151 @@
+"""The search page and the search API: thin wrappers over kb.search."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.dateparse import parse_date
+from django.views.decorators.http import require_GET
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import ApiToken
+from kb.models import Action, Collection
+from kb.search import SearchFilters, search_chunks
+
+MAX_LIMIT = 50
+
+
+def _ints(values: list[str]) -> tuple[int, ...]:
+    return tuple(int(value) for value in values if value.isdigit())
+
+
+def _filters(params: Any) -> SearchFilters:
+    after = parse_date(params.get("after", "") or "") if params.get("after") else None
+    before = (
+        parse_date(params.get("before", "") or "") if params.get("before") else None
+    )
+    return SearchFilters(
+        collection_ids=_ints(params.getlist("collection")),
+        document_ids=_ints(params.getlist("document")),
+        content_types=tuple(value for value in params.getlist("type") if value),
+        uploaded_after=dt.datetime.combine(after, dt.time.min, tzinfo=dt.UTC)
+        if after
+        else None,
+        uploaded_before=dt.datetime.combine(before, dt.time.max, tzinfo=dt.UTC)
+        if before
+        else None,
+    )
+
+
+@login_required
+@require_GET
+def search_page(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()
+    filters = _filters(request.GET)
+    result = (
+        search_chunks(user=request.user, query=query, limit=20, filters=filters)
+        if query
+        else None
+    )
+    collections = Collection.objects.for_user(request.user, Action.VIEW).values_list(
+        "pk", "name"
+    )
+    return render(
+        request,
+        "kb/search.html",
+        {
+            "query": query,
+            "result": result,
+            "collections": list(collections),
+            "selected": set(filters.collection_ids),
+        },
+    )
+
+
+class SearchHitOutput(serializers.Serializer):
+    chunk_id = serializers.IntegerField()
+    document_id = serializers.IntegerField()
+    document_title = serializers.CharField()
+    collection_id = serializers.IntegerField()
+    collection_name = serializers.CharField()
+    page = serializers.IntegerField(allow_null=True)
+    section_title = serializers.CharField(allow_blank=True)
+    text = serializers.CharField()
+    snippet_html = serializers.CharField(
+        help_text="The passage, HTML-escaped, matches in <mark>."
+    )
+    score = serializers.FloatField()
+    url = serializers.CharField(help_text="The document page at this passage.")
+
+
+class SearchOutput(serializers.Serializer):
+    query = serializers.CharField()
+    results = SearchHitOutput(many=True)
+    dense_used = serializers.BooleanField()
+    timings_ms = serializers.DictField(child=serializers.FloatField())
+
+
+class SearchInput(serializers.Serializer):
+    q = serializers.CharField(max_length=2000)
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=10)
+
+
+class SearchAPIView(APIView):
+    """Hybrid search over the collections you (or your token) may read."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("q", str, required=True),
+            OpenApiParameter("limit", int),
+            OpenApiParameter("collection", int, many=True),
+            OpenApiParameter("document", int, many=True),
+            OpenApiParameter("type", str, many=True, description="Detected MIME type"),
+            OpenApiParameter("after", dt.date),
+            OpenApiParameter("before", dt.date),
+        ],
+        responses=SearchOutput,
+    )
+    def get(self, request: Request) -> Response:
+        data = SearchInput(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        token = request.auth if isinstance(request.auth, ApiToken) else None
+        result = search_chunks(
+            user=request.user,
+            query=data.validated_data["q"],
+            limit=data.validated_data["limit"],
+            token=token,
+            filters=_filters(request.query_params),
+        )
+        hits = [
+            {
+                "chunk_id": hit.chunk_id,
+                "document_id": hit.document_id,
+                "document_title": hit.document_title,
+                "collection_id": hit.collection_id,
+                "collection_name": hit.collection_name,
+                "page": hit.page,
+                "section_title": hit.section_title,
+                "text": hit.text,
+                "score": hit.score,
+                "snippet_html": hit.snippet_html,
+                "url": f"/documents/{hit.document_id}/?chunk={hit.chunk_id}#chunk-{hit.chunk_id}",
+            }
+            for hit in result.hits
+        ]
+        body = {
+            "query": data.validated_data["q"],
+            "results": hits,
+            "dense_used": result.dense_used,
+            "timings_ms": {
+                key: round(value, 2) for key, value in result.timings_ms.items()
+            },
+        }
+        return Response(SearchOutput(body).data)

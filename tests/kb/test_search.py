@@ -1,0 +1,147 @@
+"""Search: permission filter inside the SQL, full pages for tiny permitted
+sets, Chinese and mixed queries, the API."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from django.db import connection
+from django.test import Client
+
+from ingest.services import INSERT_CHUNK_SQL
+from kb import search as search_module
+from kb.models import Collection, Document, Role
+from kb.search import search_chunks
+from kb.services import collection_create, grant_revoke, grant_set
+from kb.text import segment
+from tests.conftest import World
+from tests.ingest.conftest import upload_bytes, wait_final
+
+
+def _insert_synthetic_chunks(collection: Collection, count: int, seed: int) -> Document:
+    """Rows with random unit vectors: the search SQL's behaviour at volume,
+    without running the embedding model thousands of times."""
+    document = Document.objects.create(
+        collection=collection,
+        title=f"synthetic-{seed}",
+        original_filename="s.txt",
+        sha256=f"{seed:064d}",
+    )
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(size=(count, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    rows = [
+        (
+            document.pk, collection.pk, i, f"synthetic passage {i} about budgets", None, "",
+            "NarrativeText", "[" + ",".join(f"{v:.5f}" for v in vector) + "]", "synthetic",
+            "", segment(f"synthetic passage {i} about budgets"),
+        )
+        for i, vector in enumerate(vectors)
+    ]  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.executemany(INSERT_CHUNK_SQL, rows)
+    return document
+
+
+@pytest.mark.parametrize("path", ["exact", "hnsw"])
+def test_tiny_permitted_set_still_gets_a_full_page(
+    world: World, monkeypatch, path: str
+) -> None:
+    """12 readable chunks among 3,000 unreadable ones: 10 results, all readable,
+    through both the exact path and the HNSW iterative-scan path."""
+    big = collection_create(name="Big", creator=world.alice)
+    small = collection_create(name="Small", creator=world.alice)
+    grant_set(collection=small, user=world.charlie, role=Role.VIEWER, actor=world.alice)
+    _insert_synthetic_chunks(big, 3000, seed=1)
+    _insert_synthetic_chunks(small, 12, seed=2)
+    monkeypatch.setattr(
+        search_module, "EXACT_SCAN_MAX_CHUNKS", 10_000 if path == "exact" else 0
+    )
+    query_vector = np.random.default_rng(3).normal(size=384).astype(np.float32)
+    result = search_chunks(
+        user=world.charlie,
+        query="quarterly figures",
+        query_vector=query_vector,
+        mode="dense",
+    )
+    assert result.path == path
+    assert len(result.hits) == 10
+    assert {hit.collection_id for hit in result.hits} == {small.pk}
+
+
+def test_search_never_crosses_permissions_even_for_exact_words(world: World) -> None:
+    secret = collection_create(name="Secret", creator=world.alice)
+    _insert_synthetic_chunks(secret, 5, seed=4)
+    for user in (world.bob, world.charlie, world.admin):
+        hits = search_chunks(
+            user=user, query="synthetic passage budgets", mode="lexical"
+        ).hits
+        assert all(hit.collection_id != secret.pk for hit in hits), user
+    assert search_chunks(
+        user=world.alice, query="synthetic passage budgets", mode="lexical"
+    ).hits
+
+
+def test_revoked_grant_hides_results_on_the_next_query(world: World) -> None:
+    _insert_synthetic_chunks(world.collection_a, 5, seed=5)
+    assert search_chunks(user=world.bob, query="budgets", mode="lexical").hits
+    grant_revoke(grant=world.bob_grant, actor=world.alice)
+    assert search_chunks(user=world.bob, query="budgets", mode="lexical").hits == []
+
+
+def test_scoped_token_searches_only_its_collections(world: World) -> None:
+    _insert_synthetic_chunks(world.collection_a, 3, seed=6)
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {world.token_b_plaintext}")
+    response = client.get("/api/v1/search/", {"q": "synthetic budgets"})
+    assert response.status_code == 200
+    assert response.json()["results"] == []
+    owner = Client()
+    owner.force_login(world.alice)
+    results = owner.get("/api/v1/search/", {"q": "synthetic budgets"}).json()["results"]
+    assert results and "<mark>" in results[0]["snippet_html"]
+
+
+def test_search_page_shows_highlighted_passages(world: World) -> None:
+    _insert_synthetic_chunks(world.collection_a, 3, seed=7)
+    client = Client()
+    client.force_login(world.bob)
+    page = client.get("/search/", {"q": "budgets"}).content.decode()
+    assert "<mark>budgets</mark>" in page
+    assert "/documents/" in page
+
+
+def test_document_text_is_escaped_in_results(world: World) -> None:
+    document = _insert_synthetic_chunks(world.collection_a, 1, seed=8)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE kb_chunk SET text = %s WHERE document_id = %s",
+            ["<script>alert(1)</script> budgets", document.pk],
+        )
+    client = Client()
+    client.force_login(world.bob)
+    page = client.get("/search/", {"q": "budgets"}).content.decode()
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;" in page
+
+
+CHINESE = (
+    "员工手册\n\n公司为每位员工提供带薪年假十五天。请假需要提前两周向部门经理申请。\n\n"
+    "报销制度\n\n出差费用报销必须在三十天内提交发票和行程单。VPN 账号由信息技术部统一发放。"
+)
+
+
+def test_chinese_document_found_by_chinese_and_mixed_queries(
+    ingest_world: World,
+) -> None:
+    world = ingest_world
+    outcome = upload_bytes(
+        world, world.collection_a, "handbook-zh.txt", CHINESE.encode("utf-8")
+    )
+    document = wait_final([outcome.document.pk], timeout=180)[outcome.document.pk]
+    assert document.status == "ready", document.failure_reason
+    chinese = search_chunks(user=world.bob, query="带薪年假有几天")
+    assert chinese.hits and chinese.hits[0].document_id == document.pk
+    assert "年假" in chinese.hits[0].text
+    assert not chinese.dense_used  # the English model does not read Chinese
+    mixed = search_chunks(user=world.bob, query="VPN 账号 怎么 申请")
+    assert mixed.hits and "VPN" in mixed.hits[0].text
