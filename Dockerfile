@@ -19,7 +19,8 @@ RUN pip install --no-cache-dir .
 
 FROM python:3.11-slim-bookworm
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libgomp1 curl \
+ && apt-get install -y --no-install-recommends libgomp1 curl libmagic1 \
+      tesseract-ocr tesseract-ocr-chi-sim libreoffice-writer-nogui libreoffice-impress-nogui \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --create-home --uid 1000 archivist \
  && mkdir -p /var/lib/archivist && chown archivist /var/lib/archivist

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -237,6 +238,20 @@ def _text_kind(path: Path, head: bytes, encoding: str) -> str:
     return "text"
 
 
+def _inspect_container(inspect: Callable[[Path], str], path: Path) -> str:
+    """Run a container inspection; a malformed container (fuzzed, truncated)
+    may make the ZIP or OLE reader raise anything, which is the file's fault."""
+    try:
+        return inspect(path)
+    except RejectedFile:
+        raise
+    except Exception as exc:
+        raise RejectedFile(
+            _("The file is damaged and cannot be read (%(error)s).")
+            % {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+        ) from exc
+
+
 def detect(path: Path, original_name: str = "") -> DetectedFile:
     """Identify ``path`` from its bytes and apply the size and safety limits."""
     size = path.stat().st_size
@@ -251,10 +266,10 @@ def detect(path: Path, original_name: str = "") -> DetectedFile:
     if head.startswith(b"%PDF-") or b"%PDF-" in head[:1024]:
         return DetectedFile("pdf", MIME_TYPES["pdf"])
     if head.startswith(b"PK\x03\x04"):
-        kind = _ooxml_or_zip(path)
+        kind = _inspect_container(_ooxml_or_zip, path)
         return DetectedFile(kind, MIME_TYPES[kind])
     if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
-        kind = _ole_kind(path)
+        kind = _inspect_container(_ole_kind, path)
         return DetectedFile(kind, MIME_TYPES[kind])
     if head.startswith(b"{\\rtf"):
         return DetectedFile("rtf", MIME_TYPES["rtf"])

@@ -110,7 +110,10 @@ class Embedder:
         self._lock = threading.Lock()
         self._model = self._load(model_name)
         self.backend = self._choose_backend(precision)
-        dimensions = self._model.get_sentence_embedding_dimension()
+        dimension_of = getattr(self._model, "get_embedding_dimension", None) or (
+            self._model.get_sentence_embedding_dimension
+        )
+        dimensions = dimension_of()
         if dimensions is None:
             raise EmbeddingError(
                 f"{self.model_name} does not declare its embedding size."

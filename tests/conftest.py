@@ -145,3 +145,9 @@ def _fast_password_hashing(settings: Any) -> None:
         "django.contrib.auth.hashers.MD5PasswordHasher",
         *settings.PASSWORD_HASHERS,
     ]
+
+
+@pytest.fixture
+def ingest_world(transactional_db: None, celery_worker, world: World) -> World:
+    """The personas, committed (the worker reads them), and a live worker."""
+    return world

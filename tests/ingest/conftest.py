@@ -4,7 +4,6 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from ingest.services import UploadOutcome, document_upload
@@ -44,9 +43,3 @@ def wait_final(ids: Iterable[int], timeout: float) -> dict[int, Document]:
         if all(d.is_final for d in documents.values()) or time.monotonic() > deadline:
             return documents
         time.sleep(0.5)
-
-
-@pytest.fixture
-def ingest_world(transactional_db: None, celery_worker, world: World) -> World:
-    """The personas, committed (the worker reads them), and a live worker."""
-    return world
