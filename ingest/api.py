@@ -15,10 +15,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.current import signed_in_user
-from accounts.models import ApiToken, AuditEvent
-from accounts.services import audit_record
+from accounts.models import ApiToken
 from ingest import services
-from ingest.views import _attachment
+from ingest.views import download_response
 from kb import selectors
 from kb.models import Action, Document
 
@@ -132,14 +131,7 @@ class DocumentViewSet(viewsets.ViewSet):
     @extend_schema(responses={(200, "application/octet-stream"): bytes})
     @action(detail=True, methods=["get"])
     def download(self, request: Request, pk: int) -> FileResponse:
-        document = self._get(pk, Action.VIEW)
-        audit_record(
-            action=AuditEvent.Action.DOCUMENT_DOWNLOADED,
-            actor=request.user,
-            target=document,
-            request=request,
-        )
-        return _attachment(document)
+        return download_response(request, self._get(pk, Action.VIEW))
 
     @extend_schema(
         request=None,

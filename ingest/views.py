@@ -111,16 +111,17 @@ def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def document_download(request: HttpRequest, pk: int) -> FileResponse:
     document = selectors.document_for_action(request.user, pk, Action.VIEW)
+    return download_response(request, document)
+
+
+def download_response(request: HttpRequest, document: Document) -> FileResponse:
+    """The original as an attachment, audited; for the portal and the API."""
     audit_record(
         action=AuditEvent.Action.DOCUMENT_DOWNLOADED,
         actor=request.user,
         target=document,
         request=request,
     )
-    return _attachment(document)
-
-
-def _attachment(document: Document) -> FileResponse:
     response = FileResponse(
         open_original(document), as_attachment=True, filename=document.original_filename
     )

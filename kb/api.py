@@ -73,6 +73,14 @@ class CollectionViewSet(viewsets.ViewSet):
             )
         }
 
+    def _present(self, pk: int, code: int = 200) -> Response:
+        """The collection as the caller sees it (with their role and counts)."""
+        collection = selectors.collection_list(user=signed_in_user(self.request)).get(
+            pk=pk
+        )
+        body = CollectionOutput(collection, context=self._context([collection])).data
+        return Response(body, status=code)
+
     def _get(self, pk: str, action: Action) -> Collection:
         return selectors.collection_for_action(
             self.request.user, pk, action, token=_token(self.request)
@@ -106,23 +114,12 @@ class CollectionViewSet(viewsets.ViewSet):
             PermissionError
         ) as exc:  # pragma: no cover - PermissionDenied handled by DRF
             raise exc
-        collection = selectors.collection_list(
-            user=signed_in_user(request),
-        ).get(pk=collection.pk)
-        return Response(
-            CollectionOutput(collection, context=self._context([collection])).data,
-            status=201,
-        )
+        return self._present(collection.pk, code=201)
 
     @extend_schema(responses=CollectionOutput)
     def retrieve(self, request: Request, pk: str) -> Response:
         collection = self._get(pk, Action.VIEW)
-        collection = selectors.collection_list(
-            user=signed_in_user(request),
-        ).get(pk=collection.pk)
-        return Response(
-            CollectionOutput(collection, context=self._context([collection])).data
-        )
+        return self._present(collection.pk)
 
     @extend_schema(request=CollectionInput, responses=CollectionOutput)
     def partial_update(self, request: Request, pk: str) -> Response:
@@ -138,12 +135,7 @@ class CollectionViewSet(viewsets.ViewSet):
             )
         except DjangoValidationError as exc:
             _raise_validation(exc)
-        collection = selectors.collection_list(
-            user=signed_in_user(request),
-        ).get(pk=collection.pk)
-        return Response(
-            CollectionOutput(collection, context=self._context([collection])).data
-        )
+        return self._present(collection.pk)
 
     @extend_schema(request=CollectionInput, responses=CollectionOutput)
     def update(self, request: Request, pk: str) -> Response:

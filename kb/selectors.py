@@ -54,31 +54,38 @@ def grant_list(*, collection: Collection) -> list[CollectionGrant]:
     )
 
 
+def _require_role(
+    user: Any, collection_id: int, action: Action, token: ApiToken | None
+) -> None:
+    if action != Action.VIEW and not (
+        Collection.objects.for_user(user, action, token=token)
+        .filter(pk=collection_id)
+        .exists()
+    ):
+        raise PermissionDenied(_("Your role on this collection does not allow this."))
+
+
 def collection_for_action(
     user: Any, pk: int | str, action: Action, *, token: ApiToken | None = None
 ) -> Collection:
     """The collection, if ``user`` may do ``action`` to it. Raises Http404 when
     they may not even see it (so its existence is not revealed) and
     PermissionDenied when they see it but lack the role."""
-    visible = Collection.objects.for_user(user, Action.VIEW, token=token)
     try:
-        collection = visible.get(pk=pk)
+        collection = Collection.objects.for_user(user, Action.VIEW, token=token).get(
+            pk=pk
+        )
     except (Collection.DoesNotExist, ValueError, TypeError):
         raise Http404(_("No such collection.")) from None
-    if action != Action.VIEW and not (
-        Collection.objects.for_user(user, action, token=token)
-        .filter(pk=collection.pk)
-        .exists()
-    ):
-        raise PermissionDenied(_("Your role on this collection does not allow this."))
+    _require_role(user, collection.pk, action, token)
     return collection
 
 
 def document_for_action(
     user: Any, pk: int | str, action: Action, *, token: ApiToken | None = None
 ) -> Document:
-    """The document, if ``user`` may do ``action`` to it: 404 when its
-    collection is invisible to them, 403 when visible but the role is short."""
+    """The document, if ``user`` may do ``action`` to it (same rules as
+    :func:`collection_for_action`, through the document's collection)."""
     visible = Document.objects.for_user(user, Action.VIEW, token=token).select_related(
         "collection"
     )
@@ -86,12 +93,7 @@ def document_for_action(
         document = visible.get(pk=pk)
     except (Document.DoesNotExist, ValueError, TypeError):
         raise Http404(_("No such document.")) from None
-    if action != Action.VIEW and not (
-        Collection.objects.for_user(user, action, token=token)
-        .filter(pk=document.collection_id)
-        .exists()
-    ):
-        raise PermissionDenied(_("Your role on this collection does not allow this."))
+    _require_role(user, document.collection_id, action, token)
     return document
 
 
