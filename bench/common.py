@@ -88,8 +88,9 @@ def ingest_texts(
             uploaded=SimpleUploadedFile(f"{doc_id}.txt", text.encode("utf-8")),
             uploader=user,
         )
-        if outcome.document is None:
-            continue
-        document_ingest(document_id=outcome.document.pk)
-        mapping[outcome.document.pk] = doc_id
+        if outcome.document is not None:
+            mapping[outcome.document.pk] = doc_id
+    # Drain the queue as a worker would (small documents share embedding batches).
+    for document_pk in mapping:
+        document_ingest(document_id=document_pk)
     return mapping
