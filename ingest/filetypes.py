@@ -40,8 +40,21 @@ IMAGE_SIGNATURES = {
     b"GIF89a": "gif",
     b"II*\x00": "tiff",
     b"MM\x00*": "tiff",
-    b"BM": "bmp",
 }
+# "BM" alone also starts plain text ("BMI of adults..."): a BMP must also have
+# its reserved bytes at zero and a known DIB header size.
+BMP_DIB_HEADER_SIZES = {12, 40, 52, 56, 64, 108, 124}
+
+
+def _is_bmp(head: bytes) -> bool:
+    return (
+        len(head) >= 18
+        and head.startswith(b"BM")
+        and head[6:10] == b"\x00\x00\x00\x00"
+        and int.from_bytes(head[14:18], "little") in BMP_DIB_HEADER_SIZES
+    )
+
+
 MIME_TYPES = {
     "pdf": "application/pdf",
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
@@ -276,6 +289,8 @@ def detect(path: Path, original_name: str = "") -> DetectedFile:
     for signature, image_type in IMAGE_SIGNATURES.items():
         if head.startswith(signature):
             return DetectedFile("image", f"image/{image_type}")
+    if _is_bmp(head):
+        return DetectedFile("image", "image/bmp")
     encoding = _text_encoding(head)
     if encoding is None:
         raise RejectedFile(
