@@ -14,6 +14,7 @@ its better half.
 from __future__ import annotations
 
 import html
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -71,12 +72,42 @@ class SearchResult:
     timings_ms: dict[str, float]
 
 
-def lexical_query(text: str) -> str:
-    """An OR query of the (segmented) words: any word may match, ranking
-    rewards more of them, as BM25 does."""
-    words = [word for word in _WORD.findall(segment(text).lower()) if word.strip("_")]
-    unique = list(dict.fromkeys(words))[:64]
-    return " | ".join(f"'{word}'" for word in unique)
+TERM_STATS_SQL = """
+WITH permitted AS ({permitted}),
+terms AS (
+    SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('{config}', %(text)s))) AS lexeme
+)
+SELECT t.lexeme,
+       (SELECT count(*) FROM kb_chunk c
+         WHERE c.search_vector @@ quote_literal(t.lexeme)::tsquery
+           AND c.collection_id IN (SELECT id FROM permitted)) AS df,
+       (SELECT count(*) FROM kb_chunk c WHERE c.collection_id IN (SELECT id FROM permitted)) AS n
+FROM terms t
+LIMIT 64
+"""
+
+
+def lexical_terms(
+    cursor: Any, text: str, permitted_sql: str, permitted_params: list[Any]
+) -> tuple[list[str], list[float]]:
+    """The query's normalised words with their BM25 IDF over the chunks the
+    user may read (statistics of hidden collections never shape the ranking).
+    PostgreSQL's own ranking has no IDF, which ranks "cells" like "apoptosis"."""
+    cursor.execute(
+        TERM_STATS_SQL.format(
+            permitted=_named(permitted_sql, "p"), config=TEXT_SEARCH_CONFIG
+        ),
+        {
+            "text": segment(text),
+            **{f"p{i}": value for i, value in enumerate(permitted_params)},
+        },
+    )
+    lexemes, idfs = [], []
+    for lexeme, df, total in cursor.fetchall():
+        if df and "'" not in lexeme and "\\" not in lexeme:
+            lexemes.append(lexeme)
+            idfs.append(math.log(1 + (total - df + 0.5) / (df + 0.5)))
+    return lexemes, idfs
 
 
 def dense_weight(query: str) -> float:
@@ -142,12 +173,18 @@ dense AS (
     ORDER BY {distance}
     LIMIT %(candidates)s
 ),
-lexical AS (
-    SELECT c.id, row_number() OVER (ORDER BY ts_rank(c.search_vector, q.query, 1) DESC, c.id) AS rank
-    FROM kb_chunk c, (SELECT to_tsquery('{config}', %(lexical)s) AS query) q
-    WHERE %(lexical_on)s AND c.search_vector @@ q.query
+lexical_scored AS (
+    SELECT c.id,
+           (SELECT sum(w.idf * ts_rank('{{1, 1, 1, 1}}', c.search_vector, quote_literal(w.lexeme)::tsquery, 1))
+              FROM unnest(%(lexemes)s::text[], %(idfs)s::float8[]) AS w(lexeme, idf)) AS score
+    FROM kb_chunk c
+    WHERE %(lexical_on)s AND c.search_vector @@ %(lexical)s::tsquery
       AND c.collection_id IN (SELECT id FROM permitted){filters}
-    ORDER BY ts_rank(c.search_vector, q.query, 1) DESC, c.id
+),
+lexical AS (
+    SELECT id, row_number() OVER (ORDER BY score DESC, id) AS rank
+    FROM lexical_scored
+    ORDER BY score DESC, id
     LIMIT %(candidates)s
 ),
 fused AS (
@@ -210,8 +247,6 @@ def search_chunks(
         dense_weight(query) if mode == "hybrid" else (1.0 if mode == "dense" else 0.0)
     )
     dense_on = weight > 0
-    lexical = lexical_query(query) if mode != "dense" else ""
-    lexical_on = bool(lexical)
     vector_literal = None
     if dense_on:
         started = time.perf_counter()
@@ -227,6 +262,12 @@ def search_chunks(
     started = time.perf_counter()
     path = "none"
     with transaction.atomic(), connection.cursor() as cursor:
+        lexemes, idfs = (
+            lexical_terms(cursor, query, permitted_sql, permitted_params)
+            if mode != "dense"
+            else ([], [])
+        )
+        lexical_on = bool(lexemes)
         if dense_on:
             small = (
                 _permitted_chunk_count(permitted_sql, permitted_params)
@@ -251,7 +292,10 @@ def search_chunks(
         params: dict[str, Any] = {
             "vector": vector_literal or "[0]",
             # A valid placeholder when the lexical list is off (lexical_on is false).
-            "lexical": lexical or "'placeholder'",
+            "lexical": " | ".join(f"'{lexeme}'" for lexeme in lexemes)
+            or "'placeholder'",
+            "lexemes": lexemes,
+            "idfs": idfs,
             "dense_on": dense_on,
             "lexical_on": lexical_on,
             "dense_weight": weight,
