@@ -25,7 +25,15 @@ from config.env import (
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("ARCHIVIST_VAR_DIR", str(BASE_DIR / "var")))
 
-SECRET_KEY = env_str("SECRET_KEY")
+# No default in production. On a machine where `make run` has run, the key it
+# generated in var/ serves local `manage.py` commands too.
+_LOCAL_SECRET_KEY_FILE = VAR_DIR / "secret_key"
+SECRET_KEY = env_str(
+    "SECRET_KEY",
+    _LOCAL_SECRET_KEY_FILE.read_text().strip()
+    if _LOCAL_SECRET_KEY_FILE.is_file()
+    else None,
+)
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])

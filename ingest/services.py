@@ -50,6 +50,8 @@ ACTIVE_STATUSES = (
     Document.Status.EMBEDDING,
 )
 HEARTBEAT_EVERY_SECONDS = 5.0
+# Parsing companions of a batch stops after this long; the rest go back to the queue.
+BATCH_PARSE_BUDGET_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -283,7 +285,13 @@ def document_ingest(*, document_id: int) -> None:
         return
     batch_ids = [document_id, *_claim_companions(exclude=document_id)]
     prepared: list[_Prepared] = []
-    for claimed_id in batch_ids:
+    started = time.monotonic()
+    for position, claimed_id in enumerate(batch_ids):
+        if position and time.monotonic() - started > BATCH_PARSE_BUDGET_SECONDS:
+            # Slow files: hand the rest back to the queue rather than keep them
+            # waiting behind this batch (and near the task's time limit).
+            _release(batch_ids[position:])
+            break
         with _failure_recorded(claimed_id):
             item = _prepare(claimed_id)
             if item is not None:
@@ -308,6 +316,17 @@ class _Prepared:
     drafts: list[ChunkDraft]
     pages: int | None
     notes: list[str]
+
+
+def _release(document_ids: list[int]) -> None:
+    from ingest.tasks import ingest_document
+
+    for document_id in document_ids:
+        released = Document.objects.filter(
+            pk=document_id, status=Document.Status.PARSING
+        ).update(status=Document.Status.QUEUED, progress=0, attempts=F("attempts") - 1)
+        if released:
+            ingest_document.delay(document_id)
 
 
 def _claim_companions(*, exclude: int) -> list[int]:
