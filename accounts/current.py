@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 
-from accounts.models import User
+from accounts.models import ApiToken, User
 
 
 def signed_in_user(request: Any) -> User:
@@ -15,3 +15,9 @@ def signed_in_user(request: Any) -> User:
     if not isinstance(user, User) or not user.is_authenticated:
         raise PermissionDenied
     return user
+
+
+def request_token(request: Any) -> ApiToken | None:
+    """The API token a DRF request authenticated with, if any (None for sessions)."""
+    auth = getattr(request, "auth", None)
+    return auth if isinstance(auth, ApiToken) else None

@@ -14,16 +14,11 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.current import signed_in_user
-from accounts.models import ApiToken
+from accounts.current import request_token, signed_in_user
 from ingest import services
 from ingest.views import download_response
 from kb import selectors
 from kb.models import Action, Document
-
-
-def _token(request: Request) -> ApiToken | None:
-    return request.auth if isinstance(request.auth, ApiToken) else None
 
 
 class DocumentOutput(serializers.ModelSerializer):
@@ -58,7 +53,7 @@ class CollectionDocumentViewSet(viewsets.ViewSet):
     @extend_schema(responses=DocumentOutput(many=True))
     def list(self, request: Request, collection_pk: int) -> Response:
         collection = selectors.collection_for_action(
-            request.user, collection_pk, Action.VIEW, token=_token(request)
+            request.user, collection_pk, Action.VIEW, token=request_token(request)
         )
         paginator = LimitOffsetPagination()
         page = (
@@ -75,7 +70,7 @@ class CollectionDocumentViewSet(viewsets.ViewSet):
     )
     def create(self, request: Request, collection_pk: int) -> Response:
         collection = selectors.collection_for_action(
-            request.user, collection_pk, Action.EDIT, token=_token(request)
+            request.user, collection_pk, Action.EDIT, token=request_token(request)
         )
         data = UploadInput(data={"files": request.FILES.getlist("files")})
         data.is_valid(raise_exception=True)
@@ -113,7 +108,7 @@ class DocumentViewSet(viewsets.ViewSet):
 
     def _get(self, pk: int, action_needed: Action) -> Document:
         return selectors.document_for_action(
-            self.request.user, pk, action_needed, token=_token(self.request)
+            self.request.user, pk, action_needed, token=request_token(self.request)
         )
 
     @extend_schema(responses=DocumentOutput)

@@ -36,7 +36,7 @@ from accounts.services import audit_record
 from ingest.chunking import ChunkDraft, chunk_elements
 from ingest.filetypes import RejectedFile, detect
 from ingest.parsing import ParseFailed, parse_file
-from kb.embedding import get_embedder
+from kb.embedding import get_embedder, vector_literal
 from kb.models import Collection, Document
 from kb.services import collection_touch
 from kb.storage import delete_stored_files_on_commit, storage_path
@@ -196,37 +196,32 @@ def document_delete(
         collection_touch(collection_id=collection_id)
 
 
-def document_retry(*, document: Document) -> bool:
-    """Queue a failed or cancelled document again, with a fresh attempt count."""
+def _requeue(document: Document, from_statuses: list[str]) -> bool:
+    """Queue the document again with a fresh attempt count, if it is in one of
+    ``from_statuses``; the task is sent once the change is committed."""
     with transaction.atomic():
         updated = Document.objects.filter(
-            pk=document.pk,
-            status__in=[Document.Status.FAILED, Document.Status.CANCELLED],
+            pk=document.pk, status__in=from_statuses
         ).update(
             status=Document.Status.QUEUED, attempts=0, progress=0, failure_reason=""
         )
         if updated:
             _enqueue_on_commit(document.pk)
     return bool(updated)
+
+
+def document_retry(*, document: Document) -> bool:
+    """Queue a failed or cancelled document again."""
+    return _requeue(document, [Document.Status.FAILED, Document.Status.CANCELLED])
 
 
 def document_reingest(*, document: Document) -> bool:
     """Run a finished document through the pipeline again (e.g. after a parser
     upgrade); its current chunks stay searchable until the new ones replace them."""
-    with transaction.atomic():
-        updated = Document.objects.filter(
-            pk=document.pk,
-            status__in=[
-                Document.Status.READY,
-                Document.Status.FAILED,
-                Document.Status.CANCELLED,
-            ],
-        ).update(
-            status=Document.Status.QUEUED, attempts=0, progress=0, failure_reason=""
-        )
-        if updated:
-            _enqueue_on_commit(document.pk)
-    return bool(updated)
+    return _requeue(
+        document,
+        [Document.Status.READY, Document.Status.FAILED, Document.Status.CANCELLED],
+    )
 
 
 def document_cancel(*, document: Document) -> bool:
@@ -467,10 +462,6 @@ INSERT_CHUNK_SQL = f"""
 """  # noqa: S608 - the configuration name is a constant
 
 
-def _vector_literal(vector: Any) -> str:
-    return "[" + ",".join(f"{float(value):.6g}" for value in vector) + "]"
-
-
 def _write_chunks(
     document: Document,
     drafts: list[ChunkDraft],
@@ -488,7 +479,7 @@ def _write_chunks(
             draft.page,
             draft.section_title,
             ",".join(draft.element_types)[:200],
-            _vector_literal(vector),
+            vector_literal(vector),
             model_name,
             segment(draft.section_title),
             segment(draft.text),

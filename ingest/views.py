@@ -27,13 +27,10 @@ def _table_context(request: HttpRequest, collection: Collection) -> dict[str, ob
     role = selectors.roles_for_user(
         user=request.user, collection_ids=[collection.pk]
     ).get(collection.pk)
-    documents = list(collection.documents.order_by("-created_at")[:500])
     return {
         "collection": collection,
-        "documents": documents,
-        "counts": selectors.collection_status_counts(collection=collection),
         "may_edit": role in {Role.EDITOR, Role.MANAGER},
-        "busy": any(not document.is_final for document in documents),
+        **selectors.document_table(collection=collection),
     }
 
 

@@ -14,15 +14,9 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.current import signed_in_user
+from accounts.current import request_token, signed_in_user
 from kb import selectors, services
 from kb.models import Action, Collection, CollectionGrant, Role
-
-
-def _token(request: Request) -> Any:
-    from accounts.models import ApiToken
-
-    return request.auth if isinstance(request.auth, ApiToken) else None
 
 
 def _raise_validation(exc: DjangoValidationError) -> None:
@@ -83,12 +77,14 @@ class CollectionViewSet(viewsets.ViewSet):
 
     def _get(self, pk: str, action: Action) -> Collection:
         return selectors.collection_for_action(
-            self.request.user, pk, action, token=_token(self.request)
+            self.request.user, pk, action, token=request_token(self.request)
         )
 
     @extend_schema(responses=CollectionOutput(many=True))
     def list(self, request: Request) -> Response:
-        queryset = selectors.collection_list(user=request.user, token=_token(request))
+        queryset = selectors.collection_list(
+            user=request.user, token=request_token(request)
+        )
         # One paginator per request: it keeps the request's state.
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(queryset, request, view=self) or []
@@ -97,7 +93,8 @@ class CollectionViewSet(viewsets.ViewSet):
 
     @extend_schema(request=CollectionInput, responses={201: CollectionOutput})
     def create(self, request: Request) -> Response:
-        if _token(request) is not None and _token(request).collection_scoped:
+        token = request_token(request)
+        if token is not None and token.collection_scoped:
             return Response(
                 {"detail": "A token limited to collections cannot create collections."},
                 status=status.HTTP_403_FORBIDDEN,
@@ -200,7 +197,7 @@ class GrantViewSet(viewsets.ViewSet):
             self.request.user,
             self.kwargs["collection_pk"],
             Action.MANAGE,
-            token=_token(self.request),
+            token=request_token(self.request),
         )
 
     @extend_schema(responses=GrantOutput(many=True))

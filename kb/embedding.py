@@ -181,6 +181,11 @@ class Embedder:
         return EmbedderInfo(self.model_name, self.backend, self.dimensions)
 
 
+def vector_literal(vector: Any) -> str:
+    """pgvector's text form of a vector, for a ``%s::halfvec`` parameter."""
+    return "[" + ",".join(f"{float(value):.6g}" for value in vector) + "]"
+
+
 def _torch() -> Any:
     import torch
 

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from accounts.models import ApiToken
+from kb.embedding import vector_literal
 from kb.models import Action, Collection
 from kb.text import TEXT_SEARCH_CONFIG, cjk_ratio, segment
 
@@ -219,10 +220,6 @@ def _permitted_chunk_count(permitted_sql: str, permitted_params: list[Any]) -> i
     return int(row[0]) if row else 0
 
 
-def _vector_literal(vector: Any) -> str:
-    return "[" + ",".join(f"{float(value):.6g}" for value in vector) + "]"
-
-
 def search_chunks(
     *,
     user: Any,
@@ -247,7 +244,7 @@ def search_chunks(
         dense_weight(query) if mode == "hybrid" else (1.0 if mode == "dense" else 0.0)
     )
     dense_on = weight > 0
-    vector_literal = None
+    vector_text = None
     if dense_on:
         started = time.perf_counter()
         vector = (
@@ -255,7 +252,7 @@ def search_chunks(
             if query_vector is not None
             else get_embedder().encode([query])[0]
         )
-        vector_literal = _vector_literal(vector)
+        vector_text = vector_literal(vector)
         timings["embed_ms"] = (time.perf_counter() - started) * 1000
     permitted_sql, permitted_params = _permitted_sql(user, token)
     filters_sql, filter_params = _filters_sql(filters)
@@ -290,7 +287,7 @@ def search_chunks(
             config=TEXT_SEARCH_CONFIG,
         )
         params: dict[str, Any] = {
-            "vector": vector_literal or "[0]",
+            "vector": vector_text or "[0]",
             # A valid placeholder when the lexical list is off (lexical_on is false).
             "lexical": " | ".join(f"'{lexeme}'" for lexeme in lexemes)
             or "'placeholder'",

@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import ApiToken
+from accounts.current import request_token
 from kb.models import Action, Collection
 from kb.search import SearchFilters, search_chunks
 
@@ -116,7 +116,7 @@ class SearchAPIView(APIView):
     def get(self, request: Request) -> Response:
         data = SearchInput(data=request.query_params)
         data.is_valid(raise_exception=True)
-        token = request.auth if isinstance(request.auth, ApiToken) else None
+        token = request_token(request)
         result = search_chunks(
             user=request.user,
             query=data.validated_data["q"],

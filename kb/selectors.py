@@ -114,3 +114,20 @@ def document_pages(*, document: Document) -> list[tuple[int | None, list[Chunk]]
     ):
         pages.setdefault(chunk.page, []).append(chunk)
     return list(pages.items())
+
+
+DOCUMENT_TABLE_LIMIT = 500
+
+
+def document_table(*, collection: Collection) -> dict[str, Any]:
+    """What the collection's document table shows: the newest documents, the
+    counts by status, and whether any is still being ingested (the page polls
+    while it is)."""
+    documents = list(
+        collection.documents.order_by("-created_at")[:DOCUMENT_TABLE_LIMIT]
+    )
+    return {
+        "documents": documents,
+        "counts": collection_status_counts(collection=collection),
+        "busy": any(not document.is_final for document in documents),
+    }

@@ -76,7 +76,6 @@ def collection_detail(request: HttpRequest, pk: int) -> HttpResponse:
     role = selectors.roles_for_user(
         user=signed_in_user(request), collection_ids=[collection.pk]
     ).get(collection.pk)
-    documents = list(collection.documents.order_by("-created_at")[:500])
     return render(
         request,
         "kb/collection_detail.html",
@@ -85,9 +84,7 @@ def collection_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "role": role,
             "may_edit": role in {Role.EDITOR, Role.MANAGER},
             "may_manage": role == Role.MANAGER,
-            "documents": documents,
-            "counts": selectors.collection_status_counts(collection=collection),
-            "busy": any(not document.is_final for document in documents),
+            **selectors.document_table(collection=collection),
         },
     )
 
