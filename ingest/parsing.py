@@ -59,6 +59,9 @@ class ParserProcess:
             env=env,
         )
 
+    def start(self) -> None:
+        self._alive()
+
     def _alive(self) -> subprocess.Popen[bytes]:
         if self._process is None or self._process.poll() is not None:
             self._process = self._start()
@@ -140,13 +143,22 @@ def _pipes(process: subprocess.Popen[bytes]) -> tuple[IO[bytes], IO[bytes]]:
 _parser: ParserProcess | None = None
 
 
+def _the_parser() -> ParserProcess:
+    global _parser
+    if _parser is None:
+        _parser = ParserProcess()
+    return _parser
+
+
+def start_parser() -> None:
+    """Start this worker process's parser process ahead of the first file."""
+    _the_parser().start()
+
+
 def parse_file(
     path: Path, detected: DetectedFile, *, on_wait: Callable[[], None] | None = None
 ) -> ParseResult:
     """Parse in this worker process's parser process (started on first use)."""
-    global _parser
-    if _parser is None:
-        _parser = ParserProcess()
-    return _parser.parse(
+    return _the_parser().parse(
         path, detected, timeout=settings.PARSE_TIMEOUT_SECONDS, on_wait=on_wait
     )

@@ -17,7 +17,7 @@ import hashlib
 import logging
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,9 @@ ACTIVE_STATUSES = (
 HEARTBEAT_EVERY_SECONDS = 5.0
 # Parsing companions of a batch stops after this long; the rest go back to the queue.
 BATCH_PARSE_BUDGET_SECONDS = 30.0
+# Chunks per encode() call while embedding a batch: big enough that sorting
+# by length leaves little padding, small enough for a heartbeat every few seconds.
+EMBED_GROUP_SIZE = 256
 
 
 @dataclass(frozen=True)
@@ -273,8 +276,9 @@ def _fail(document_id: int, reason: str) -> None:
 def document_ingest(*, document_id: int) -> None:
     """Ingest this document, and with it up to INGEST_BATCH_DOCUMENTS - 1 other
     small queued documents, so their chunks share embedding batches (the model
-    is several times faster on full batches than on one abstract at a time).
-    The others' own tasks later find them claimed and do nothing."""
+    is several times faster on full batches than on one abstract at a time)
+    and their writes share one transaction. The others' own tasks later find
+    them claimed and do nothing."""
     if not _claim(document_id):
         logger.info("Document %s is not queued; nothing to do", document_id)
         return
@@ -294,15 +298,17 @@ def document_ingest(*, document_id: int) -> None:
     if not prepared:
         return
     vectors = _embed_prepared(prepared)
-    for item in prepared:
-        with _failure_recorded(item.document.pk):
-            _write_chunks(
-                item.document,
-                item.drafts,
-                vectors[item.document.pk],
-                item.pages,
-                item.notes,
-            )
+    try:
+        _write_batch(prepared, vectors)
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception:
+        # One document's rows broke the shared statement: write each alone so
+        # only that one fails, with its reason.
+        logger.exception("Batch write failed; writing documents one by one")
+        for item in prepared:
+            with _failure_recorded(item.document.pk):
+                _write_batch([item], vectors)
 
 
 @dataclass
@@ -406,29 +412,29 @@ def _parse_and_chunk(
             last_beat = time.monotonic()
 
     result = parse_file(path, detected, on_wait=beat)
-    _progress(document.pk, Document.Status.CHUNKING, 35)
     drafts = chunk_elements(result.elements, max_chars=settings.CHUNK_MAX_CHARS)
     return drafts, result.pages, result.notes
 
 
 def _embed_prepared(prepared: list[_Prepared]) -> dict[int, list[Any]]:
-    """Embed every prepared document's chunks in shared full batches, with
-    progress and heartbeat per document."""
+    """Embed every prepared document's chunks together, longest first (so
+    batches pad little), in groups with progress and heartbeat per document."""
     embedder = get_embedder()
-    batch_size = settings.EMBEDDING_BATCH_SIZE
     texts = [
-        (item.document.pk, draft.text) for item in prepared for draft in item.drafts
+        (item.document.pk, ordinal, draft.text)
+        for item in prepared
+        for ordinal, draft in enumerate(item.drafts)
     ]
+    texts.sort(key=lambda entry: -len(entry[2]))
     totals = {item.document.pk: len(item.drafts) for item in prepared}
     done = dict.fromkeys(totals, 0)
-    vectors: dict[int, list[Any]] = {pk: [] for pk in totals}
+    vectors: dict[int, list[Any]] = {pk: [None] * total for pk, total in totals.items()}
     _heartbeat_many(list(totals), Document.Status.EMBEDDING, dict.fromkeys(totals, 40))
-    for start in range(0, len(texts), batch_size):
-        batch = texts[start : start + batch_size]
-        for (pk, _text), vector in zip(
-            batch, embedder.encode([text for _pk, text in batch]), strict=True
-        ):
-            vectors[pk].append(vector)
+    for start in range(0, len(texts), EMBED_GROUP_SIZE):
+        group = texts[start : start + EMBED_GROUP_SIZE]
+        encoded = embedder.encode([text for _pk, _ordinal, text in group])
+        for (pk, ordinal, _text), vector in zip(group, encoded, strict=True):
+            vectors[pk][ordinal] = vector
             done[pk] += 1
         _heartbeat_many(
             list(totals),
@@ -453,61 +459,97 @@ def _heartbeat_many(ids: list[int], status: str, progress: dict[int, int]) -> No
         )
 
 
-INSERT_CHUNK_SQL = f"""
+# One statement for every chunk of a batch: arrays in, rows out, the
+# tsvector computed by PostgreSQL from the segmented text.
+INSERT_CHUNKS_SQL = f"""
     INSERT INTO kb_chunk (document_id, collection_id, ordinal, text, page, section_title,
                           element_types, embedding, embedding_model, search_vector)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s::halfvec, %s,
-            setweight(to_tsvector('{TEXT_SEARCH_CONFIG}', %s), 'A')
-            || to_tsvector('{TEXT_SEARCH_CONFIG}', %s))
+    SELECT document_id, collection_id, ordinal, text, page, section_title,
+           element_types, embedding::halfvec, %s,
+           setweight(to_tsvector('{TEXT_SEARCH_CONFIG}', segmented_title), 'A')
+           || to_tsvector('{TEXT_SEARCH_CONFIG}', segmented_text)
+      FROM unnest(%s::bigint[], %s::bigint[], %s::int[], %s::text[], %s::int[],
+                  %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])
+           AS c(document_id, collection_id, ordinal, text, page, section_title,
+                element_types, embedding, segmented_title, segmented_text)
 """  # noqa: S608 - the configuration name is a constant
 
+MARK_READY_SQL = """
+    UPDATE kb_document AS d
+       SET status = %s, progress = 100, chunk_count = r.chunk_count,
+           page_count = r.page_count, failure_reason = r.notes,
+           ingested_at = now(), heartbeat_at = now()
+      FROM unnest(%s::bigint[], %s::int[], %s::int[], %s::text[])
+           AS r(id, chunk_count, page_count, notes)
+     WHERE d.id = r.id
+"""
 
-def _write_chunks(
-    document: Document,
-    drafts: list[ChunkDraft],
-    vectors: list[Any],
-    pages: int | None,
-    notes: list[str],
+
+ChunkRow = tuple[int, int, int, str, int | None, str, str, str, str, str]
+
+
+def chunk_rows_insert(
+    cursor: Any, rows: Sequence[ChunkRow], *, model_name: str
 ) -> None:
+    """Insert chunk rows (document, collection, ordinal, text, page, section
+    title, element types, vector literal, segmented title, segmented text) in
+    one statement."""
+    columns: list[list[Any]] = [list(column) for column in zip(*rows, strict=True)]
+    if columns:
+        cursor.execute(INSERT_CHUNKS_SQL, [model_name, *columns])
+
+
+def _write_batch(prepared: list[_Prepared], vectors: dict[int, list[Any]]) -> None:
+    """Replace the chunks of every prepared document and mark it ready, in one
+    short transaction. A document cancelled or deleted meanwhile is skipped:
+    its row lock decides who wins."""
     model_name = get_embedder().model_name
-    rows = [
-        (
-            document.pk,
-            document.collection_id,
-            ordinal,
-            draft.text,
-            draft.page,
-            draft.section_title,
-            ",".join(draft.element_types)[:200],
-            vector_literal(vector),
-            model_name,
-            segment(draft.section_title),
-            segment(draft.text),
+    ids = [item.document.pk for item in prepared]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM kb_document WHERE id = ANY(%s) AND status = %s "
+            "ORDER BY id FOR UPDATE",
+            [ids, Document.Status.EMBEDDING],
         )
-        for ordinal, (draft, vector) in enumerate(zip(drafts, vectors, strict=True))
-    ]
-    with transaction.atomic():
-        # Lock the row: a cancel or delete that raced us wins, and we write nothing.
-        locked = (
-            Document.objects.select_for_update()
-            .filter(pk=document.pk, status=Document.Status.EMBEDDING)
-            .first()
+        live = {row[0] for row in cursor.fetchall()}
+        items = [item for item in prepared if item.document.pk in live]
+        for skipped in set(ids) - live:
+            logger.info(
+                "Document %s was cancelled or deleted; chunks not written", skipped
+            )
+        if not items:
+            return
+        rows = [
+            (
+                item.document.pk,
+                item.document.collection_id,
+                ordinal,
+                draft.text,
+                draft.page,
+                draft.section_title,
+                ",".join(draft.element_types)[:200],
+                vector_literal(vectors[item.document.pk][ordinal]),
+                segment(draft.section_title),
+                segment(draft.text),
+            )
+            for item in items
+            for ordinal, draft in enumerate(item.drafts)
+        ]
+        live_ids = [item.document.pk for item in items]
+        cursor.execute("DELETE FROM kb_chunk WHERE document_id = ANY(%s)", [live_ids])
+        chunk_rows_insert(cursor, rows, model_name=model_name)
+        cursor.execute(
+            MARK_READY_SQL,
+            [
+                Document.Status.READY,
+                live_ids,
+                [len(item.drafts) for item in items],
+                [item.pages for item in items],
+                ["; ".join(item.notes)[:2000] for item in items],
+            ],
         )
-        if locked is None:
-            raise Cancelled
-        with connection.cursor() as cursor:
-            cursor.execute("DELETE FROM kb_chunk WHERE document_id = %s", [document.pk])
-            cursor.executemany(INSERT_CHUNK_SQL, rows)
-        Document.objects.filter(pk=document.pk).update(
-            status=Document.Status.READY,
-            progress=100,
-            chunk_count=len(rows),
-            page_count=pages,
-            ingested_at=timezone.now(),
-            heartbeat_at=timezone.now(),
-            failure_reason="; ".join(notes)[:2000],
-        )
-        collection_touch(collection_id=document.collection_id)
+        for collection_id in sorted({item.document.collection_id for item in items}):
+            collection_touch(collection_id=collection_id)
 
 
 def reap_stalled(*, stall_seconds: int | None = None) -> dict[str, int]:

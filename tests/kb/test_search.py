@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from ingest.services import INSERT_CHUNK_SQL
+from ingest.services import chunk_rows_insert
 from kb import search as search_module
 from kb.models import Collection, Document, Role
 from kb.search import search_chunks
@@ -33,13 +33,13 @@ def _insert_synthetic_chunks(collection: Collection, count: int, seed: int) -> D
     rows = [
         (
             document.pk, collection.pk, i, f"synthetic passage {i} about budgets", None, "",
-            "NarrativeText", "[" + ",".join(f"{v:.5f}" for v in vector) + "]", "synthetic",
+            "NarrativeText", "[" + ",".join(f"{v:.5f}" for v in vector) + "]",
             "", segment(f"synthetic passage {i} about budgets"),
         )
         for i, vector in enumerate(vectors)
     ]  # fmt: skip
     with connection.cursor() as cursor:
-        cursor.executemany(INSERT_CHUNK_SQL, rows)
+        chunk_rows_insert(cursor, rows, model_name="synthetic")
     return document
 
 

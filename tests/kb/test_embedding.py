@@ -1,0 +1,159 @@
+"""The embedding backends: the fast local one keeps fp32's geometry, and an
+OpenAI-compatible /v1/embeddings server gives the same vectors as the model
+it serves."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import numpy as np
+import pytest
+
+from kb.embedding import (
+    EmbeddingError,
+    LocalEmbedder,
+    RemoteEmbedder,
+    _load_embedder,
+    get_embedder,
+)
+
+# Texts outside the calibration set, of very different lengths.
+HELD_OUT = [
+    "Where do I find the holiday calendar?",
+    "Patients receiving the higher dose reported fewer side effects than expected. "
+    * 12,
+    "The quarterly board meeting was moved to the main conference room.",
+    "Tumour growth slowed after the second cycle of chemotherapy.",
+    "Connect to the guest Wi-Fi with the password printed at reception.",
+    "Data retention rules require deleting personal records after seven years. " * 6,
+]
+
+
+@pytest.fixture(scope="module")
+def fp32() -> LocalEmbedder:
+    return LocalEmbedder(None, backend="torch", precision="fp32")
+
+
+def test_forced_fp32_is_the_reference_backend(fp32: LocalEmbedder) -> None:
+    assert fp32.backend == "torch-fp32"
+    vectors = fp32.encode(HELD_OUT)
+    assert vectors.shape == (len(HELD_OUT), 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+
+
+def test_the_chosen_backend_keeps_fp32_geometry(fp32: LocalEmbedder) -> None:
+    chosen = get_embedder()
+    assert chosen.backend in {
+        "openvino-bf16",
+        "torch-bf16",
+        "openvino-fp32",
+        "torch-fp32",
+    }
+    cosines = np.sum(fp32.encode(HELD_OUT) * chosen.encode(HELD_OUT), axis=1)
+    assert cosines.min() >= 0.995
+    # Batching and order must not change a text's vector.
+    alone = chosen.encode([HELD_OUT[1]])[0]
+    assert float(alone @ chosen.encode(HELD_OUT)[1]) >= 0.999
+    assert chosen.encode([]).shape == (0, 384)
+
+
+class _EmbeddingsServer(BaseHTTPRequestHandler):
+    """A real /v1/embeddings server over the local model."""
+
+    model: LocalEmbedder
+    requests_seen: list[dict[str, Any]] = []
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.requests_seen.append(body)
+        if self.path != "/v1/embeddings" or body.get("model") != "served-model":
+            self.send_response(404)
+            self.end_headers()
+            self.wfile.write(b'{"error": {"message": "model not found"}}')
+            return
+        vectors = self.model.encode(body["input"])
+        payload = {
+            "object": "list",
+            # Deliberately out of order: clients must sort by index.
+            "data": [
+                {"object": "embedding", "index": index, "embedding": vector.tolist()}
+                for index, vector in reversed(list(enumerate(vectors)))
+            ],
+        }
+        data = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def embeddings_server(fp32: LocalEmbedder) -> Iterator[str]:
+    _EmbeddingsServer.model = fp32
+    _EmbeddingsServer.requests_seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _EmbeddingsServer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+
+
+def test_remote_embedder_matches_the_model_it_serves(
+    embeddings_server: str, fp32: LocalEmbedder
+) -> None:
+    remote = RemoteEmbedder(
+        embeddings_server, "served-model", api_key=None, batch_size=4, timeout=30
+    )
+    assert remote.dimensions == 384
+    vectors = remote.encode(HELD_OUT)
+    assert np.allclose(vectors, fp32.encode(HELD_OUT), atol=1e-5)
+    # Six texts in batches of four: two requests after the dimension probe.
+    assert [len(r["input"]) for r in _EmbeddingsServer.requests_seen[1:]] == [4, 2]
+
+
+def test_remote_embedder_names_the_problem(embeddings_server: str) -> None:
+    with pytest.raises(EmbeddingError, match="EMBEDDING_BASE_URL"):
+        RemoteEmbedder(
+            embeddings_server, "wrong-model", api_key=None, batch_size=4, timeout=30
+        )
+    with pytest.raises(EmbeddingError, match="embedding server"):
+        RemoteEmbedder(
+            "http://127.0.0.1:9/v1",
+            "served-model",
+            api_key=None,
+            batch_size=4,
+            timeout=2,
+        )
+
+
+def test_configured_remote_server_becomes_the_embedder(
+    embeddings_server: str, settings: Any
+) -> None:
+    settings.EMBEDDING_BASE_URL = embeddings_server
+    settings.EMBEDDING_MODEL = "served-model"
+    _load_embedder.cache_clear()
+    try:
+        embedder = get_embedder()
+        assert embedder.backend == "remote"
+        assert embedder.model_name == "served-model"
+    finally:
+        _load_embedder.cache_clear()
+
+
+def test_a_remote_url_without_a_model_name_is_refused(settings: Any) -> None:
+    settings.EMBEDDING_BASE_URL = "http://127.0.0.1:9/v1"
+    settings.EMBEDDING_MODEL = None
+    _load_embedder.cache_clear()
+    try:
+        with pytest.raises(EmbeddingError, match="EMBEDDING_MODEL"):
+            get_embedder()
+    finally:
+        _load_embedder.cache_clear()
