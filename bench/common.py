@@ -16,9 +16,9 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @contextlib.contextmanager
-def bench_stack(*, keep: bool = False) -> Iterator[Path]:
+def bench_stack(*, keep: bool = False) -> Iterator[Any]:
     """PostgreSQL + pgvector and Redis started by the launcher; Django set up
-    and migrated. Yields the data folder."""
+    and migrated. Yields the launcher's ``EmbeddedServices`` (to start more)."""
     from config.launcher import EmbeddedServices
 
     var_dir = Path(tempfile.mkdtemp(prefix="archivist-bench-"))
@@ -37,7 +37,7 @@ def bench_stack(*, keep: bool = False) -> Iterator[Path]:
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
-        yield var_dir
+        yield services
     finally:
         services.stop_all()
         if not keep:

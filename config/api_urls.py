@@ -5,6 +5,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from accounts.api import TokenViewSet
+from inference.api import (
+    AnswerCacheAPIView,
+    AskAPIView,
+    ConversationViewSet,
+    DocumentSummaryAPIView,
+    FeedbackAPIView,
+)
 from ingest.api import CollectionDocumentViewSet, DocumentViewSet
 from kb.api import CollectionViewSet, GrantViewSet
 from kb.search_views import SearchAPIView
@@ -21,12 +28,21 @@ router.register(
 )
 router.register("documents", DocumentViewSet, basename="document")
 router.register("tokens", TokenViewSet, basename="token")
+router.register("conversations", ConversationViewSet, basename="conversation")
 
 app_name = "api"
 
 urlpatterns = [
     path("", include(router.urls)),
     path("search/", SearchAPIView.as_view(), name="search"),
+    path("ask/", AskAPIView.as_view(), name="ask"),
+    path(
+        "documents/<int:pk>/summary/",
+        DocumentSummaryAPIView.as_view(),
+        name="document-summary",
+    ),
+    path("answers/<int:pk>/feedback/", FeedbackAPIView.as_view(), name="feedback"),
+    path("admin/answer-cache/", AnswerCacheAPIView.as_view(), name="answer-cache"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]

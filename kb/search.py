@@ -48,6 +48,10 @@ class SearchHit:
     score: float
     dense_rank: int | None
     lexical_rank: int | None
+    # Cosine similarity to the query (dense candidates only).
+    similarity: float | None = None
+    # Share of the query's word weight (IDF) found in the passage (lexical candidates only).
+    lexical_coverage: float | None = None
 
     @property
     def snippet_html(self) -> str:
@@ -88,9 +92,18 @@ LIMIT 64
 """
 
 
+@dataclass(frozen=True)
+class LexicalTerms:
+    lexemes: list[str]
+    idfs: list[float]
+    # Includes the words no permitted chunk contains, so a passage's coverage
+    # says how much of the question it matches.
+    total_idf: float
+
+
 def lexical_terms(
     cursor: Any, text: str, permitted_sql: str, permitted_params: list[Any]
-) -> tuple[list[str], list[float]]:
+) -> LexicalTerms:
     """The query's normalised words with their BM25 IDF over the chunks the
     user may read (statistics of hidden collections never shape the ranking).
     PostgreSQL's own ranking has no IDF, which ranks "cells" like "apoptosis"."""
@@ -104,11 +117,15 @@ def lexical_terms(
         },
     )
     lexemes, idfs = [], []
+    absent_idf = 0.0
     for lexeme, df, total in cursor.fetchall():
+        idf = math.log(1 + (total - df + 0.5) / (df + 0.5))
         if df and "'" not in lexeme and "\\" not in lexeme:
             lexemes.append(lexeme)
-            idfs.append(math.log(1 + (total - df + 0.5) / (df + 0.5)))
-    return lexemes, idfs
+            idfs.append(idf)
+        elif not df:
+            absent_idf += idf
+    return LexicalTerms(lexemes, idfs, sum(idfs) + absent_idf)
 
 
 def dense_weight(query: str) -> float:
@@ -168,7 +185,8 @@ def _permitted_sql(user: Any, token: ApiToken | None) -> tuple[str, list[Any]]:
 SEARCH_SQL = """
 WITH permitted AS ({permitted}),
 dense AS (
-    SELECT c.id, row_number() OVER (ORDER BY {distance}) AS rank
+    SELECT c.id, row_number() OVER (ORDER BY {distance}) AS rank,
+           1 - (c.embedding <=> %(vector)s::halfvec) AS similarity
     FROM kb_chunk c
     WHERE %(dense_on)s AND c.collection_id IN (SELECT id FROM permitted){filters}
     ORDER BY {distance}
@@ -177,13 +195,15 @@ dense AS (
 lexical_scored AS (
     SELECT c.id,
            (SELECT sum(w.idf * ts_rank('{{1, 1, 1, 1}}', c.search_vector, quote_literal(w.lexeme)::tsquery, 1))
-              FROM unnest(%(lexemes)s::text[], %(idfs)s::float8[]) AS w(lexeme, idf)) AS score
+              FROM unnest(%(lexemes)s::text[], %(idfs)s::float8[]) AS w(lexeme, idf)) AS score,
+           (SELECT sum(w.idf) FROM unnest(%(lexemes)s::text[], %(idfs)s::float8[]) AS w(lexeme, idf)
+             WHERE c.search_vector @@ quote_literal(w.lexeme)::tsquery) / %(total_idf)s AS coverage
     FROM kb_chunk c
     WHERE %(lexical_on)s AND c.search_vector @@ %(lexical)s::tsquery
       AND c.collection_id IN (SELECT id FROM permitted){filters}
 ),
 lexical AS (
-    SELECT id, row_number() OVER (ORDER BY score DESC, id) AS rank
+    SELECT id, row_number() OVER (ORDER BY score DESC, id) AS rank, coverage
     FROM lexical_scored
     ORDER BY score DESC, id
     LIMIT %(candidates)s
@@ -191,16 +211,18 @@ lexical AS (
 fused AS (
     SELECT id, sum(weight / (%(rrf_k)s + rank)) AS score,
            min(rank) FILTER (WHERE source = 'dense') AS dense_rank,
-           min(rank) FILTER (WHERE source = 'lexical') AS lexical_rank
+           min(rank) FILTER (WHERE source = 'lexical') AS lexical_rank,
+           max(similarity) AS similarity, max(coverage) AS coverage
     FROM (
-        SELECT id, rank, %(dense_weight)s::float AS weight, 'dense' AS source FROM dense
+        SELECT id, rank, %(dense_weight)s::float AS weight, 'dense' AS source,
+               similarity, NULL::float8 AS coverage FROM dense
         UNION ALL
-        SELECT id, rank, 1.0::float, 'lexical' FROM lexical
+        SELECT id, rank, 1.0::float, 'lexical', NULL::float8, coverage FROM lexical
     ) ranked
     GROUP BY id
 )
 SELECT c.id, c.document_id, d.title, c.collection_id, col.name, c.page, c.section_title,
-       c.text, f.score, f.dense_rank, f.lexical_rank
+       c.text, f.score, f.dense_rank, f.lexical_rank, f.similarity, f.coverage
 FROM fused f
 JOIN kb_chunk c ON c.id = f.id
 JOIN kb_document d ON d.id = c.document_id
@@ -211,9 +233,12 @@ LIMIT %(limit)s
 
 
 def _permitted_chunk_count(permitted_sql: str, permitted_params: list[Any]) -> int:
+    """Chunks in the permitted collections, from the documents' counts (one
+    row per document instead of one per chunk: cheap at a million chunks)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT count(*) FROM kb_chunk WHERE collection_id IN ({permitted_sql})",  # noqa: S608 - built by the ORM
+            "SELECT coalesce(sum(chunk_count), 0) FROM kb_document "  # noqa: S608 - built by the ORM
+            f"WHERE collection_id IN ({permitted_sql})",
             permitted_params,
         )
         row = cursor.fetchone()
@@ -259,11 +284,12 @@ def search_chunks(
     started = time.perf_counter()
     path = "none"
     with transaction.atomic(), connection.cursor() as cursor:
-        lexemes, idfs = (
+        terms = (
             lexical_terms(cursor, query, permitted_sql, permitted_params)
             if mode != "dense"
-            else ([], [])
+            else LexicalTerms([], [], 0.0)
         )
+        lexemes, idfs = terms.lexemes, terms.idfs
         lexical_on = bool(lexemes)
         if dense_on:
             small = (
@@ -293,6 +319,7 @@ def search_chunks(
             or "'placeholder'",
             "lexemes": lexemes,
             "idfs": idfs,
+            "total_idf": terms.total_idf or 1.0,
             "dense_on": dense_on,
             "lexical_on": lexical_on,
             "dense_weight": weight,
@@ -307,7 +334,7 @@ def search_chunks(
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     timings["sql_ms"] = (time.perf_counter() - started) * 1000
-    terms = tuple(dict.fromkeys(_WORD.findall(segment(query).lower())))
+    words = tuple(dict.fromkeys(_WORD.findall(segment(query).lower())))
     hits = [
         SearchHit(
             chunk_id=row[0],
@@ -321,7 +348,9 @@ def search_chunks(
             score=float(row[8]),
             dense_rank=row[9],
             lexical_rank=row[10],
-            _terms=terms,
+            similarity=None if row[11] is None else float(row[11]),
+            lexical_coverage=None if row[12] is None else float(row[12]),
+            _terms=words,
         )
         for row in rows
     ]

@@ -5,7 +5,7 @@ from kb import search_views, views
 app_name = "kb"
 
 urlpatterns = [
-    path("", views.collection_list, name="collection-list"),
+    path("collections/", views.collection_list, name="collection-list"),
     path("search/", search_views.search_page, name="search"),
     path("collections/<int:pk>/", views.collection_detail, name="collection-detail"),
     path(

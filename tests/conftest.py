@@ -18,6 +18,7 @@ from accounts.models import ApiToken, User
 from accounts.services import token_create
 from config.heartbeat import live_worker_names
 from config.launcher import ManagedProcess
+from inference.models import Conversation, Message
 from ingest.services import document_upload
 from kb.models import Collection, CollectionGrant, Document, Role
 from kb.services import collection_create, grant_set
@@ -92,6 +93,9 @@ class World:
     token_b: ApiToken
     token_b_plaintext: str
     document_a: Document
+    # alice's conversation with one question and one answer.
+    conversation_a: Conversation
+    answer_a: Message
 
 
 def make_user(username: str, **extra: object) -> User:
@@ -123,6 +127,15 @@ def world(db: None) -> World:
         uploader=alice,
     ).document
     assert document_a is not None
+    conversation_a = Conversation.objects.create(user=alice, title="Alice asks")
+    Message.objects.create(
+        conversation=conversation_a, role=Message.Role.USER, content="Welcome?"
+    )
+    answer_a = Message.objects.create(
+        conversation=conversation_a,
+        role=Message.Role.ASSISTANT,
+        content="Welcome to the handbook [1].",
+    )
     return World(
         alice=alice,
         bob=bob,
@@ -135,6 +148,8 @@ def world(db: None) -> World:
         token_b=issued.token,
         token_b_plaintext=issued.plaintext,
         document_a=document_a,
+        conversation_a=conversation_a,
+        answer_a=answer_a,
     )
 
 

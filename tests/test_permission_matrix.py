@@ -234,6 +234,62 @@ MATRIX: dict[str, dict[str, Row]] = {
         "DELETE": row(401, 204, 404, 404, 404, 403),
         "default": api(405, token_b=403),
     },
+    # Asking: conversations are their owner's alone (404 for everyone else,
+    # staff included); a collection-scoped token sees only the conversations
+    # it started, so not alice's portal conversation.
+    "inference:ask": {"GET": portal(200), "default": portal(405)},
+    "inference:ask-stream": {"POST": portal(400), "default": portal(405)},
+    "inference:conversation": {
+        "GET": row(302, 200, 404, 404, 404, 302),
+        "default": portal(405),
+    },
+    "inference:conversation-rename": {
+        "POST": row(302, 302, 404, 404, 404, 302),
+        "default": portal(405),
+    },
+    "inference:conversation-delete": {
+        "POST": row(302, 302, 404, 404, 404, 302),
+        "default": portal(405),
+    },
+    "inference:feedback": {
+        "POST": row(302, 200, 404, 404, 404, 302),
+        "default": portal(405),
+    },
+    "inference:answer-cache": {
+        "GET": row(302, 302, 302, 302, 200, 302),
+        "POST": row(302, 302, 302, 302, 302, 302),
+        "default": row(302, 302, 302, 302, 405, 302),
+    },
+    # Summaries are a read: whoever reads the document may ask for one.
+    "inference:document-summarize": {
+        "POST": row(302, 302, 302, 404, 404, 302),
+        "default": portal(405),
+    },
+    "api:ask": {"POST": api(400), "default": api(405)},
+    "api:conversation-list": {"GET": api(200), "default": api(405)},
+    "api:conversation-detail": {
+        "GET": row(401, 200, 404, 404, 404, 404),
+        "PUT": row(401, 400, 404, 404, 404, 404),
+        "PATCH": row(401, 400, 404, 404, 404, 404),
+        "DELETE": row(401, 204, 404, 404, 404, 404),
+        "default": api(405),
+    },
+    "api:feedback": {
+        "POST": row(401, 400, 404, 404, 404, 404),
+        "default": api(405),
+    },
+    "api:answer-cache": {
+        "GET": row(401, 403, 403, 403, 200, 403),
+        "DELETE": row(401, 403, 403, 403, 204, 403),
+        "default": row(401, 403, 403, 403, 405, 403),
+    },
+    # No summary exists yet: 404 to read for everyone; asking for one is 202
+    # for readers of A (not for token_b, limited to B).
+    "api:document-summary": {
+        "GET": api(404),
+        "POST": row(401, 202, 202, 404, 404, 404),
+        "default": api(405),
+    },
 }
 
 
@@ -273,6 +329,10 @@ def _kwargs(world: World, url_name: str, pattern: URLPattern) -> dict[str, objec
     for key in keys:
         if key == "pk" and "token" in url_name:
             values[key] = world.token_b.pk
+        elif key == "pk" and "conversation" in url_name:
+            values[key] = world.conversation_a.pk
+        elif key == "pk" and "feedback" in url_name:
+            values[key] = world.answer_a.pk
         elif (
             key == "pk"
             and "document" in url_name

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 from django.test import Client
+from django.urls import reverse
 
 from kb.models import Action, Collection, Role
 from kb.services import grant_revoke, grant_set
@@ -134,11 +135,11 @@ def test_viewer_cannot_manage_members(world: World) -> None:
 def test_collection_list_shows_only_visible_collections(world: World) -> None:
     client = Client()
     client.force_login(world.bob)
-    page = client.get("/").content.decode()
+    page = client.get(reverse("kb:collection-list")).content.decode()
     assert "Collection A" in page
     assert "Collection B" not in page
     client.force_login(world.charlie)
-    page = client.get("/").content.decode()
+    page = client.get(reverse("kb:collection-list")).content.decode()
     assert "Collection A" not in page and "You have no collections yet" in page
 
 

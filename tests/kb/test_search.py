@@ -26,6 +26,8 @@ def _insert_synthetic_chunks(collection: Collection, count: int, seed: int) -> D
         title=f"synthetic-{seed}",
         original_filename="s.txt",
         sha256=f"{seed:064d}",
+        status=Document.Status.READY,
+        chunk_count=count,
     )
     rng = np.random.default_rng(seed)
     vectors = rng.normal(size=(count, 384)).astype(np.float32)
