@@ -94,3 +94,9 @@ def ingest_texts(
     for document_pk in mapping:
         document_ingest(document_id=document_pk)
     return mapping
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """The value at ``fraction`` (0..1) of the sorted values (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]

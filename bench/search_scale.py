@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import bench_stack
+from bench.common import bench_stack, percentile
 
 COLLECTIONS = 200
 DIMENSIONS = 384
@@ -66,11 +66,6 @@ def synthetic_vectors(count: int, rng: np.random.Generator) -> np.ndarray:
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     # What the database stores (halfvec), so exact search ranks the same values.
     return vectors.astype(np.float16).astype(np.float32)
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def main() -> None:

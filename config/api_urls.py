@@ -1,7 +1,7 @@
 """/api/v1/: the versioned REST API and its OpenAPI schema and docs."""
 
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
 from accounts.api import TokenViewSet
@@ -44,5 +44,7 @@ urlpatterns = [
     path("answers/<int:pk>/feedback/", FeedbackAPIView.as_view(), name="feedback"),
     path("admin/answer-cache/", AnswerCacheAPIView.as_view(), name="answer-cache"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path(
+        "docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"
+    ),
 ]

@@ -82,6 +82,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -216,8 +217,15 @@ REST_FRAMEWORK = {
         "accounts.permissions.ReadOnlyTokenPermission",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "config.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
+    "DEFAULT_THROTTLE_CLASSES": ["config.throttling.ApiRateThrottle"],
+}
+# Requests per token (or signed-in user): "api" for every call, "ask" for
+# questions (each runs the LLM). Over the limit: 429 with Retry-After.
+API_RATE_LIMITS = {
+    "api": env_str("API_RATE_LIMIT", "1200/min"),
+    "ask": env_str("ASK_RATE_LIMIT", "60/min"),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Archivist API",
@@ -282,6 +290,8 @@ LLM_TOTAL_TIMEOUT = env_float("LLM_TOTAL_TIMEOUT", 180.0)
 # The model's context window in tokens; prompts are cut to fit it.
 LLM_MAX_CONTEXT = env_int("LLM_MAX_CONTEXT", 8192, minimum=512)
 ANSWER_MAX_TOKENS = env_int("ANSWER_MAX_TOKENS", 512, minimum=16)
+# 0 = greedy: the same question over the same passages gets the same answer.
+ANSWER_TEMPERATURE = env_float("ANSWER_TEMPERATURE", 0.0)
 # Passages given to the model per question, before trimming to the window.
 ANSWER_PASSAGES = env_int("ANSWER_PASSAGES", 6, minimum=1)
 # Semantic answer cache: cosine between question embeddings to count as the same.
@@ -298,6 +308,8 @@ EMBEDDING_MODEL = env_optional_str("EMBEDDING_MODEL")
 EMBEDDING_BASE_URL = env_optional_str("EMBEDDING_BASE_URL")
 EMBEDDING_API_KEY = env_optional_str("EMBEDDING_API_KEY")
 EMBEDDING_TIMEOUT_SECONDS = env_float("EMBEDDING_TIMEOUT_SECONDS", 60.0)
+# A sentence-transformers cross-encoder to rerank search results (optional).
+RERANKER_MODEL = env_optional_str("RERANKER_MODEL")
 # auto picks the fastest backend that passes the quality gate (kb/embedding.py).
 EMBEDDING_BACKEND = env_str("EMBEDDING_BACKEND", "auto")
 if EMBEDDING_BACKEND not in {"auto", "openvino", "torch"}:

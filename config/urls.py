@@ -13,6 +13,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),
+    path("v1/", include("inference.openai_urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path(
         "accounts/password_change/",

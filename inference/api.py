@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.current import request_token, signed_in_user
+from config.throttling import ApiRateThrottle, AskRateThrottle
 from inference import services
 from inference.cache import AnswerCache
 from inference.models import Conversation, DocumentSummary, Message
@@ -91,6 +92,7 @@ class AskAPIView(APIView):
     server-sent events: ``meta``, ``token``…, then ``done`` or ``error``."""
 
     read_only_token_allowed = True
+    throttle_classes = [ApiRateThrottle, AskRateThrottle]
 
     @extend_schema(request=AskInput, responses={200: AskOutput})
     def post(self, request: Request) -> Any:

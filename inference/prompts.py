@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from kb.text import cjk_ratio
 
-PROMPT_VERSION = "2026-11-21.1"
+PROMPT_VERSION = "2026-11-21.2"
 
 ANSWER_SYSTEM = """You answer questions using only the numbered sources provided by the \
 knowledge base. Rules:
@@ -92,7 +92,9 @@ def answer_messages(
         },
         {
             "role": "user",
-            "content": f"Sources:\n\n{fenced}\n\nQuestion: {question}",
+            # Repeated at the end: small models follow the last instruction best.
+            "content": f"Sources:\n\n{fenced}\n\nQuestion: {question}\n"
+            "Answer from the sources, citing them like [1]:",
         },
     ]
 

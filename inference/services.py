@@ -249,8 +249,11 @@ def ask(
     collection_ids: tuple[int, ...] = (),
     llm: LLMClient | None = None,
     use_cache: bool = True,
+    history: list[tuple[str, str]] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Answer ``question`` for ``user`` as a stream of events (see the module).
+    ``history`` (role, text) replaces the conversation's stored turns, for
+    stateless clients that send the whole dialogue each time.
     Bad input raises AskError here, before any event (and any HTTP status) is sent."""
     question = (question or "").strip()
     if not question:
@@ -267,6 +270,7 @@ def ask(
         collection_ids=collection_ids,
         llm=llm or LLMClient(),
         use_cache=use_cache,
+        history=history,
     )
 
 
@@ -279,6 +283,7 @@ def _answer_events(
     collection_ids: tuple[int, ...],
     llm: LLMClient,
     use_cache: bool,
+    history: list[tuple[str, str]] | None,
 ) -> Iterator[dict[str, Any]]:
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -287,7 +292,8 @@ def _answer_events(
     asked = Message.objects.create(
         conversation=conversation, role=Message.Role.USER, content=question
     )
-    history = _history(conversation, asked.pk)
+    if history is None:
+        history = _history(conversation, asked.pk)
     language = prompts.question_language(question)
 
     # The model may be slow to rewrite: no connection is held meanwhile.
@@ -368,6 +374,7 @@ def _answer_events(
         stream = llm.stream_chat(
             prompts.answer_messages(standalone, _sources(passages), language),
             max_tokens=settings.ANSWER_MAX_TOKENS,
+            temperature=settings.ANSWER_TEMPERATURE,
         )
         for piece in stream:
             if not pieces:

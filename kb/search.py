@@ -17,7 +17,7 @@ import html
 import math
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
@@ -26,6 +26,7 @@ from django.db import connection, transaction
 from accounts.models import ApiToken
 from kb.embedding import vector_literal
 from kb.models import Action, Collection
+from kb.rerank import RERANK_CANDIDATES, rerank_scores, reranker_enabled
 from kb.text import TEXT_SEARCH_CONFIG, cjk_ratio, segment
 
 RRF_K = 60
@@ -269,6 +270,10 @@ def search_chunks(
         dense_weight(query) if mode == "hybrid" else (1.0 if mode == "dense" else 0.0)
     )
     dense_on = weight > 0
+    rerank = mode == "hybrid" and reranker_enabled()
+    wanted = limit
+    if rerank:
+        limit = max(limit, RERANK_CANDIDATES)
     vector_text = None
     if dense_on:
         started = time.perf_counter()
@@ -354,7 +359,15 @@ def search_chunks(
         )
         for row in rows
     ]
-    return SearchResult(hits, dense_on, path if dense_on else "lexical", timings)
+    if rerank and hits:
+        started = time.perf_counter()
+        scores = rerank_scores(query, [hit.text for hit in hits])
+        order = sorted(range(len(hits)), key=lambda index: -scores[index])
+        hits = [replace(hits[index], score=scores[index]) for index in order]
+        timings["rerank_ms"] = (time.perf_counter() - started) * 1000
+    return SearchResult(
+        hits[:wanted], dense_on, path if dense_on else "lexical", timings
+    )
 
 
 def _named(sql: str, prefix: str) -> str:

@@ -283,6 +283,9 @@ MATRIX: dict[str, dict[str, Row]] = {
         "DELETE": row(401, 403, 403, 403, 204, 403),
         "default": row(401, 403, 403, 403, 405, 403),
     },
+    # OpenAI-compatible: models are the readable collections; an empty body is a 400.
+    "openai:models": {"GET": api(200), "default": api(405)},
+    "openai:chat-completions": {"POST": api(400), "default": api(405)},
     # No summary exists yet: 404 to read for everyone; asking for one is 202
     # for readers of A (not for token_b, limited to B).
     "api:document-summary": {

@@ -147,3 +147,37 @@ def test_chinese_document_found_by_chinese_and_mixed_queries(
     assert not chinese.dense_used  # the English model does not read Chinese
     mixed = search_chunks(user=world.bob, query="VPN 账号 怎么 申请")
     assert mixed.hits and "VPN" in mixed.hits[0].text
+
+
+def test_reranker_only_reorders_permitted_candidates(world: World, settings) -> None:
+    """A configured cross-encoder reorders the fused candidates; it can never
+    bring in a passage the SQL did not return. (No trained cross-encoder is
+    available offline here, so the bundled MiniLM weights with an untrained
+    scoring head stand in: the plumbing is real, the ranking quality is not
+    what this test measures.)"""
+    from kb.embedding import _bundled_model_path
+    from kb.rerank import _load
+
+    readable = collection_create(name="Readable", creator=world.alice)
+    hidden = collection_create(name="Hidden", creator=world.alice)
+    grant_set(
+        collection=readable, user=world.charlie, role=Role.VIEWER, actor=world.alice
+    )
+    _insert_synthetic_chunks(readable, 40, seed=11)
+    _insert_synthetic_chunks(hidden, 40, seed=12)
+    plain = search_chunks(
+        user=world.charlie, query="synthetic passage budgets", limit=30
+    )
+    settings.RERANKER_MODEL = _bundled_model_path()
+    try:
+        reranked = search_chunks(
+            user=world.charlie, query="synthetic passage budgets", limit=5
+        )
+    finally:
+        _load.cache_clear()
+    assert len(reranked.hits) == 5
+    assert "rerank_ms" in reranked.timings_ms
+    assert {hit.chunk_id for hit in reranked.hits} <= {
+        hit.chunk_id for hit in plain.hits
+    }
+    assert {hit.collection_id for hit in reranked.hits} == {readable.pk}

@@ -1,0 +1,63 @@
+"""API rate limits per token (or per signed-in user), counted in Redis
+through Django's cache; over the limit the API answers 429 with
+Retry-After. Limits come from ``API_RATE_LIMITS`` and are read on every
+request, so they can be changed without a restart of the code paths."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from rest_framework.request import Request
+from rest_framework.throttling import SimpleRateThrottle
+
+from accounts.current import request_token
+
+
+class _SettingsRateThrottle(SimpleRateThrottle):
+    def get_rate(self) -> str | None:
+        return settings.API_RATE_LIMITS.get(self.scope or "")
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        # The rate is read per request (tests and admins change it at run time).
+        self.rate = self.get_rate()
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        return super().allow_request(request, view)
+
+    def _identity(self, request: Request) -> str | None:
+        token = request_token(request)
+        if token is not None:
+            return f"token-{token.pk}"
+        if request.user and request.user.is_authenticated:
+            return f"user-{request.user.pk}"
+        return None  # anonymous requests are refused by authentication anyway
+
+
+class ApiRateThrottle(_SettingsRateThrottle):
+    """Every API request."""
+
+    scope = "api"
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        identity = self._identity(request)
+        return (
+            self.cache_format % {"scope": self.scope, "ident": identity}
+            if identity
+            else None
+        )
+
+
+class AskRateThrottle(_SettingsRateThrottle):
+    """Questions: each one runs the LLM, so they have their own, lower limit."""
+
+    scope = "ask"
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        if request.method != "POST":
+            return None
+        identity = self._identity(request)
+        return (
+            self.cache_format % {"scope": self.scope, "ident": identity}
+            if identity
+            else None
+        )
