@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # scanned pages and pictures (tesseract), LibreOffice for old .doc/.ppt files,
 # and docker-compose, with which the tests validate compose.yaml. Without them
 # those formats fail with a reason saying what to install.
-SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim libreoffice-writer-nogui libreoffice-impress-nogui docker-compose
+SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim libreoffice-writer-nogui libreoffice-impress-nogui docker-compose chromium gettext
 LINT_ENV := SECRET_KEY=lint-only DJANGO_SETTINGS_MODULE=config.settings
 
 .PHONY: run test install system-deps lint format clean

@@ -1,7 +1,7 @@
 """Permission-filtered vector search at a million chunks.
 
-Loads N synthetic 384-dimensional chunks (clustered unit vectors, as real
-embeddings are) into 200 collections, builds the production HNSW index
+Loads N synthetic 384-dimensional chunks (clustered unit vectors of low
+intrinsic dimension, as real embeddings are; see ``synthetic_vectors``) into 200 collections, builds the production HNSW index
 (halfvec, m=16, ef_construction=64) and times the build, then asks the real
 search service (``kb.search.search_chunks``, dense half) as users permitted
 about 0.1 %, 1 %, 10 % and 100 % of the chunks. The permitted sets are not
@@ -30,6 +30,7 @@ from bench.common import bench_stack, percentile
 COLLECTIONS = 200
 DIMENSIONS = 384
 CLUSTERS = 2000
+LATENT = 48
 K = 10
 # Fractions of all chunks each user may read; the collection sizes below are
 # laid out so the permitted sets hit these fractions.
@@ -54,13 +55,21 @@ def permitted_collections(selectivity: float) -> int:
 
 
 def synthetic_vectors(count: int, rng: np.random.Generator) -> np.ndarray:
-    centers = rng.normal(size=(CLUSTERS, DIMENSIONS)).astype(np.float32)
+    """Topic clusters in a LATENT-dimensional space, mapped into 384
+    dimensions with a little noise: sentence embeddings have a low intrinsic
+    dimension (a few dozen), unlike isotropic random vectors, whose near-ties
+    no index can rank (with noise spread over all 384 dimensions, pgvector's
+    own unfiltered HNSW recall drops to about 0.68 at ef_search 40)."""
+    centers = rng.normal(size=(CLUSTERS, LATENT)).astype(np.float32)
+    projection = rng.normal(size=(LATENT, DIMENSIONS)).astype(np.float32)
     vectors = np.empty((count, DIMENSIONS), dtype=np.float32)
     step = 100_000
     for start in range(0, count, step):
         size = min(step, count - start)
-        members = centers[rng.integers(0, CLUSTERS, size=size)]
-        vectors[start : start + size] = members + 0.6 * rng.normal(
+        latent = centers[rng.integers(0, CLUSTERS, size=size)] + 0.5 * rng.normal(
+            size=(size, LATENT)
+        ).astype(np.float32)
+        vectors[start : start + size] = latent @ projection + 0.5 * rng.normal(
             size=(size, DIMENSIONS)
         ).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)

@@ -1,10 +1,11 @@
 """/api/v1/: the versioned REST API and its OpenAPI schema and docs."""
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
 from accounts.api import TokenViewSet
+from config.api_errors import api_not_found
 from inference.api import (
     AnswerCacheAPIView,
     AskAPIView,
@@ -47,4 +48,6 @@ urlpatterns = [
     path(
         "docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"
     ),
+    # Anything else under /api/v1/ (a negative id, a typo): a JSON 404.
+    re_path(r"^(?P<unmatched>.*)$", api_not_found, name="not-found"),
 ]

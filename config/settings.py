@@ -221,6 +221,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "config.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_THROTTLE_CLASSES": ["config.throttling.ApiRateThrottle"],
+    "EXCEPTION_HANDLER": "config.api_errors.api_exception_handler",
+    # JSON bodies; the upload endpoint adds multipart itself.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
 }
 # Requests per token (or signed-in user): "api" for every call, "ask" for
 # questions (each runs the LLM). Over the limit: 429 with Retry-After.
@@ -238,6 +241,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.api_errors.document_errors",
+    ],
     # Several models have a "role" and a "status": one named enum each.
     "ENUM_NAME_OVERRIDES": {
         "CollectionRoleEnum": "kb.models.Role",

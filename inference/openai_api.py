@@ -97,7 +97,7 @@ class ChatMessage(serializers.Serializer):
 class ChatInput(serializers.Serializer):
     model = serializers.CharField(max_length=2000)
     messages = serializers.ListField(
-        child=ChatMessage(), allow_empty=False, max_length=200
+        child=ChatMessage(), allow_empty=False, min_length=1, max_length=200
     )
     stream = serializers.BooleanField(default=False)
 

@@ -9,12 +9,12 @@ from django.http import FileResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.current import request_token, signed_in_user
+from config.pagination import BoundedLimitOffsetPagination, page_of
 from ingest import services
 from ingest.views import download_response
 from kb import selectors
@@ -50,12 +50,12 @@ class CollectionDocumentViewSet(viewsets.ViewSet):
 
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(responses=DocumentOutput(many=True))
+    @extend_schema(responses=page_of(DocumentOutput, "PaginatedDocumentOutputList"))
     def list(self, request: Request, collection_pk: int) -> Response:
         collection = selectors.collection_for_action(
             request.user, collection_pk, Action.VIEW, token=request_token(request)
         )
-        paginator = LimitOffsetPagination()
+        paginator = BoundedLimitOffsetPagination()
         page = (
             paginator.paginate_queryset(
                 collection.documents.order_by("-created_at"), request, view=self

@@ -8,21 +8,36 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
-from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.current import request_token, signed_in_user
+from config.pagination import BoundedLimitOffsetPagination, page_of
 from kb import selectors, services
 from kb.models import Action, Collection, CollectionGrant, Role
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+    default_detail = _("This conflicts with an existing object.")
 
 
 def _raise_validation(exc: DjangoValidationError) -> None:
     detail = (
         exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
     )
+    if hasattr(exc, "error_dict") and any(
+        error.code == "duplicate"
+        for errors in exc.error_dict.values()
+        for error in errors
+    ):
+        # A name already taken is a conflict with existing state, not bad input.
+        raise Conflict(" ".join(exc.messages))
     raise serializers.ValidationError(detail)
 
 
@@ -80,13 +95,13 @@ class CollectionViewSet(viewsets.ViewSet):
             self.request.user, pk, action, token=request_token(self.request)
         )
 
-    @extend_schema(responses=CollectionOutput(many=True))
+    @extend_schema(responses=page_of(CollectionOutput, "PaginatedCollectionOutputList"))
     def list(self, request: Request) -> Response:
         queryset = selectors.collection_list(
             user=request.user, token=request_token(request)
         )
         # One paginator per request: it keeps the request's state.
-        paginator = LimitOffsetPagination()
+        paginator = BoundedLimitOffsetPagination()
         page = paginator.paginate_queryset(queryset, request, view=self) or []
         serialized = CollectionOutput(page, many=True, context=self._context(page))
         return paginator.get_paginated_response(serialized.data)
@@ -149,9 +164,11 @@ class CollectionViewSet(viewsets.ViewSet):
 
 class GrantOutput(serializers.ModelSerializer):
     username = serializers.CharField(
-        source="user.username", read_only=True, default=None
+        source="user.username", read_only=True, default=None, allow_null=True
     )
-    group = serializers.CharField(source="group.name", read_only=True, default=None)
+    group = serializers.CharField(
+        source="group.name", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = CollectionGrant

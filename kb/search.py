@@ -189,7 +189,7 @@ dense AS (
     SELECT c.id, row_number() OVER (ORDER BY {distance}) AS rank,
            1 - (c.embedding <=> %(vector)s::halfvec) AS similarity
     FROM kb_chunk c
-    WHERE %(dense_on)s AND c.collection_id IN (SELECT id FROM permitted){filters}
+    WHERE %(dense_on)s AND c.collection_id IN (SELECT id FROM permitted){dense_filters}
     ORDER BY {distance}
     LIMIT %(candidates)s
 ),
@@ -233,17 +233,20 @@ LIMIT %(limit)s
 """
 
 
-def _permitted_chunk_count(permitted_sql: str, permitted_params: list[Any]) -> int:
-    """Chunks in the permitted collections, from the documents' counts (one
-    row per document instead of one per chunk: cheap at a million chunks)."""
+def _permitted_chunks(
+    permitted_sql: str, permitted_params: list[Any]
+) -> tuple[int, list[int]]:
+    """How many chunks the permitted collections hold, from the documents'
+    counts (one row per document instead of one per chunk: cheap at a
+    million chunks), and which collections hold them."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT coalesce(sum(chunk_count), 0) FROM kb_document "  # noqa: S608 - built by the ORM
-            f"WHERE collection_id IN ({permitted_sql})",
+            "SELECT coalesce(sum(chunk_count), 0), coalesce(array_agg(DISTINCT collection_id), '{}') "  # noqa: S608 - built by the ORM
+            f"FROM kb_document WHERE collection_id IN ({permitted_sql})",
             permitted_params,
         )
         row = cursor.fetchone()
-    return int(row[0]) if row else 0
+    return (int(row[0]), list(row[1])) if row else (0, [])
 
 
 def search_chunks(
@@ -284,6 +287,8 @@ def search_chunks(
         )
         vector_text = vector_literal(vector)
         timings["embed_ms"] = (time.perf_counter() - started) * 1000
+    # Fusion needs a deep list from each half; a dense-only query just its page.
+    candidates = max(CANDIDATES, limit) if mode == "hybrid" else limit
     permitted_sql, permitted_params = _permitted_sql(user, token)
     filters_sql, filter_params = _filters_sql(filters)
     started = time.perf_counter()
@@ -296,15 +301,25 @@ def search_chunks(
         )
         lexemes, idfs = terms.lexemes, terms.idfs
         lexical_on = bool(lexemes)
+        exact_ids: list[int] = []
         if dense_on:
-            small = (
-                _permitted_chunk_count(permitted_sql, permitted_params)
-                <= EXACT_SCAN_MAX_CHUNKS
-            )
+            count, collection_ids = _permitted_chunks(permitted_sql, permitted_params)
+            small = count <= EXACT_SCAN_MAX_CHUNKS
             path = "exact" if small else "hnsw"
-            if not small:
+            if small:
+                # Name the collections too: from the permission subquery alone
+                # the planner guesses half the table and scans all of it. The
+                # subquery still applies (in this statement's snapshot).
+                exact_ids = collection_ids
+                cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+            else:
                 cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-                cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(CANDIDATES, 40)])
+                cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(candidates, 40)])
+        dense_filters = (
+            f"{filters_sql} AND c.collection_id = ANY(%s)"
+            if path == "exact"
+            else filters_sql
+        )
         # An exact scan is forced by ordering on an expression the index cannot serve.
         distance = (
             "(c.embedding <=> %(vector)s::halfvec) + 0"
@@ -313,6 +328,7 @@ def search_chunks(
         )
         sql = SEARCH_SQL.format(
             permitted=_named(permitted_sql, "p"),
+            dense_filters=_named(dense_filters, "f"),
             filters=_named(filters_sql, "f"),
             distance=distance,
             config=TEXT_SEARCH_CONFIG,
@@ -328,11 +344,16 @@ def search_chunks(
             "dense_on": dense_on,
             "lexical_on": lexical_on,
             "dense_weight": weight,
-            "candidates": max(CANDIDATES, limit),
+            "candidates": candidates,
             "rrf_k": RRF_K,
             "limit": limit,
             **{f"p{index}": value for index, value in enumerate(permitted_params)},
-            **{f"f{index}": value for index, value in enumerate(filter_params)},
+            **{
+                f"f{index}": value
+                for index, value in enumerate(
+                    [*filter_params, exact_ids] if path == "exact" else filter_params
+                )
+            },
         }
         if not dense_on:
             sql = sql.replace("%(vector)s::halfvec", "NULL::halfvec")

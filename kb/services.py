@@ -40,7 +40,11 @@ def collection_create(
         raise ValidationError({"name": _("A collection needs a name.")})
     if Collection.objects.filter(name__iexact=name).exists():
         raise ValidationError(
-            {"name": _("A collection with this name already exists.")}
+            {
+                "name": ValidationError(
+                    _("A collection with this name already exists."), code="duplicate"
+                )
+            }
         )
     collection = Collection.objects.create(
         name=name, description=description, created_by=creator
@@ -73,7 +77,12 @@ def collection_update(
         clash = Collection.objects.filter(name__iexact=name).exclude(pk=collection.pk)
         if clash.exists():
             raise ValidationError(
-                {"name": _("A collection with this name already exists.")}
+                {
+                    "name": ValidationError(
+                        _("A collection with this name already exists."),
+                        code="duplicate",
+                    )
+                }
             )
         changed["name"] = name
         collection.name = name

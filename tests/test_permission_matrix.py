@@ -285,6 +285,9 @@ MATRIX: dict[str, dict[str, Row]] = {
     },
     # OpenAI-compatible: models are the readable collections; an empty body is a 400.
     "openai:models": {"GET": api(200), "default": api(405)},
+    # Unknown API addresses answer a JSON 404 to everyone.
+    "api:not-found": {"default": everyone(404)},
+    "openai:not-found": {"default": everyone(404)},
     "openai:chat-completions": {"POST": api(400), "default": api(405)},
     # No summary exists yet: 404 to read for everyone; asking for one is 202
     # for readers of A (not for token_b, limited to B).
