@@ -8,10 +8,12 @@ transaction is open while the model writes.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from inference import prompts
 from inference.llm import LLMClient, LLMError, estimate_tokens
@@ -21,6 +23,9 @@ from kb.models import Document
 logger = logging.getLogger(__name__)
 
 SUMMARY_WORDS = 200
+# A queued or running summary untouched this long was lost (a worker died):
+# asking again starts it afresh.
+STALE_AFTER = dt.timedelta(minutes=15)
 PART_MAX_TOKENS = 192
 
 
@@ -29,14 +34,16 @@ def summary_request(*, document: Document) -> DocumentSummary:
     from inference.tasks import summarize_document
 
     with transaction.atomic():
-        summary, _ = DocumentSummary.objects.select_for_update().get_or_create(
+        summary, created = DocumentSummary.objects.select_for_update().get_or_create(
             document=document
         )
-        if summary.status in (
+        active = summary.status in (
             DocumentSummary.Status.QUEUED,
             DocumentSummary.Status.RUNNING,
-        ):
-            return summary
+        )
+        stale = timezone.now() - summary.updated_at > STALE_AFTER
+        if active and not created and not stale:
+            return summary  # already on its way
         summary.status = DocumentSummary.Status.QUEUED
         summary.error = ""
         summary.progress = 0

@@ -31,6 +31,9 @@ from kb.text import TEXT_SEARCH_CONFIG, cjk_ratio, segment
 
 RRF_K = 60
 CANDIDATES = 100
+# The HNSW search list: pgvector's default of 40 finds about 0.92 of the true
+# top 10 at a million chunks; 80 keeps recall at 0.95 and above.
+HNSW_EF_SEARCH = 80
 # Below this many chunks in the permitted collections, scan them exactly.
 EXACT_SCAN_MAX_CHUNKS = 20_000
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -314,7 +317,9 @@ def search_chunks(
                 cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
             else:
                 cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-                cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(candidates, 40)])
+                cursor.execute(
+                    "SET LOCAL hnsw.ef_search = %s", [max(candidates, HNSW_EF_SEARCH)]
+                )
         dense_filters = (
             f"{filters_sql} AND c.collection_id = ANY(%s)"
             if path == "exact"

@@ -228,3 +228,36 @@ def test_api_ask_json_and_stream(library: World) -> None:
         ).status_code
         == 404
     )
+
+
+def test_summary_is_written_by_the_worker_and_shown_to_readers(library: World) -> None:
+    import time
+
+    from inference.models import DocumentSummary
+    from inference.summaries import summary_request
+
+    summary_request(document=library.zephyr)
+    deadline = time.monotonic() + 180
+    summary = DocumentSummary.objects.get(document=library.zephyr)
+    while summary.status in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.5)
+        summary.refresh_from_db()
+    assert summary.status == "ready", summary.error
+    assert summary.text.strip() and summary.progress == 100
+    assert summary.document_version == library.zephyr.version
+    bob = Client()
+    bob.force_login(library.bob)
+    assert (
+        summary.text.strip()[:20]
+        in bob.get(f"/documents/{library.zephyr.pk}/").content.decode()
+    )
+    assert (
+        bob.get(f"/api/v1/documents/{library.zephyr.pk}/summary/").json()["status"]
+        == "ready"
+    )
+    charlie = Client()
+    charlie.force_login(library.charlie)
+    assert (
+        charlie.get(f"/api/v1/documents/{library.zephyr.pk}/summary/").status_code
+        == 404
+    )
