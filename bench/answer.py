@@ -79,11 +79,14 @@ def direct_first_token_ms(
         client.stream(
             "POST",
             f"{base_url}/chat/completions",
+            # cache_prompt: false, or llama.cpp answers from the KV cache it
+            # kept for the very same prompt a moment ago (vLLM ignores it).
             json={
                 "model": model,
                 "messages": messages,
                 "max_tokens": 1,
                 "stream": True,
+                "cache_prompt": False,
             },
         ) as response,
     ):
