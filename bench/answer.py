@@ -79,11 +79,15 @@ def direct_first_token_ms(
         client.stream(
             "POST",
             f"{base_url}/chat/completions",
-            # cache_prompt: false, or llama.cpp answers from the KV cache it
-            # kept for the very same prompt a moment ago (vLLM ignores it).
+            # A nonce first and cache_prompt false: otherwise the server answers
+            # from the KV cache it kept for the very same prompt a moment ago
+            # (llama-cpp-python reuses any common prefix; vLLM ignores the flag).
             json={
                 "model": model,
-                "messages": messages,
+                "messages": [
+                    {"role": "system", "content": f"[{time.time_ns()}]"},
+                    *messages,
+                ],
                 "max_tokens": 1,
                 "stream": True,
                 "cache_prompt": False,
