@@ -86,8 +86,8 @@ OPENAI_ERROR_SCHEMA = {
             "properties": {
                 "message": {"type": "string"},
                 "type": {"type": "string"},
-                "code": {"type": ["string", "null"]},
-                "param": {"type": ["string", "null"]},
+                "code": {"type": "string", "nullable": True},
+                "param": {"type": "string", "nullable": True},
             },
             "required": ["message", "type"],
         }

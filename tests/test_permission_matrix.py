@@ -357,7 +357,7 @@ def _kwargs(world: World, url_name: str, pattern: URLPattern) -> dict[str, objec
             values[key] = str(world.collection_a.pk)
         elif key == "app_label":
             values[key] = "kb"
-        elif key == "url":
+        elif key in {"url", "unmatched"}:
             values[key] = "nowhere/"
         elif key in {"content_type_id"}:
             values[key] = 1

@@ -9,7 +9,6 @@ journey runs in both languages. Screenshots of each step are written to
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -64,13 +63,18 @@ class Journey:
 
 @pytest.fixture
 def journey(
-    request: pytest.FixtureRequest, live_server: Any, ingest_world: World, settings: Any
+    request: pytest.FixtureRequest,
+    live_server: Any,
+    ingest_world: World,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Journey]:
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API runs an event loop; the test's own ORM calls are
     # still made from this one thread.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    # (monkeypatch: undone after the test, so no later subprocess inherits it).
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     settings.ANSWER_MAX_TOKENS = 48
     AnswerCache().purge()
     folder = SCREENSHOTS / re.sub(r"[^\w.-]+", "-", request.node.name)

@@ -172,5 +172,7 @@ def test_duplicate_collection_name_is_a_clear_error(world: World) -> None:
         {"name": "collection a"},
         content_type="application/json",
     )
-    assert response.status_code == 400
-    assert "already exists" in str(response.json())
+    # A taken name is a conflict with existing data, in the API's error shape.
+    assert response.status_code == 409
+    body = response.json()
+    assert body["code"] == "conflict" and "already exists" in body["message"]
