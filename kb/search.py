@@ -89,8 +89,7 @@ terms AS (
 SELECT t.lexeme,
        (SELECT count(*) FROM kb_chunk c
          WHERE c.search_vector @@ quote_literal(t.lexeme)::tsquery
-           AND c.collection_id IN (SELECT id FROM permitted)) AS df,
-       (SELECT count(*) FROM kb_chunk c WHERE c.collection_id IN (SELECT id FROM permitted)) AS n
+           AND c.collection_id IN (SELECT id FROM permitted)) AS df
 FROM terms t
 LIMIT 64
 """
@@ -106,11 +105,16 @@ class LexicalTerms:
 
 
 def lexical_terms(
-    cursor: Any, text: str, permitted_sql: str, permitted_params: list[Any]
+    cursor: Any,
+    text: str,
+    permitted_sql: str,
+    permitted_params: list[Any],
+    total: int,
 ) -> LexicalTerms:
-    """The query's normalised words with their BM25 IDF over the chunks the
-    user may read (statistics of hidden collections never shape the ranking).
-    PostgreSQL's own ranking has no IDF, which ranks "cells" like "apoptosis"."""
+    """The query's normalised words with their BM25 IDF over the ``total``
+    chunks the user may read (statistics of hidden collections never shape
+    the ranking). PostgreSQL's own ranking has no IDF, which ranks "cells"
+    like "apoptosis"."""
     cursor.execute(
         TERM_STATS_SQL.format(
             permitted=_named(permitted_sql, "p"), config=TEXT_SEARCH_CONFIG
@@ -122,7 +126,7 @@ def lexical_terms(
     )
     lexemes, idfs = [], []
     absent_idf = 0.0
-    for lexeme, df, total in cursor.fetchall():
+    for lexeme, df in cursor.fetchall():
         idf = math.log(1 + (total - df + 0.5) / (df + 0.5))
         if df and "'" not in lexeme and "\\" not in lexeme:
             lexemes.append(lexeme)
@@ -188,13 +192,16 @@ def _permitted_sql(user: Any, token: ApiToken | None) -> tuple[str, list[Any]]:
 
 SEARCH_SQL = """
 WITH permitted AS ({permitted}),
-dense AS (
-    SELECT c.id, row_number() OVER (ORDER BY {distance}) AS rank,
-           1 - (c.embedding <=> %(vector)s::halfvec) AS similarity
+nearest AS (
+    SELECT c.id, {distance} AS distance
     FROM kb_chunk c
     WHERE %(dense_on)s AND c.collection_id IN (SELECT id FROM permitted){dense_filters}
     ORDER BY {distance}
     LIMIT %(candidates)s
+),
+dense AS (
+    SELECT id, row_number() OVER (ORDER BY distance) AS rank, 1 - distance AS similarity
+    FROM nearest
 ),
 lexical_scored AS (
     SELECT c.id,
@@ -237,18 +244,17 @@ LIMIT %(limit)s
 
 
 def _permitted_chunks(
-    permitted_sql: str, permitted_params: list[Any]
+    cursor: Any, permitted_sql: str, permitted_params: list[Any]
 ) -> tuple[int, list[int]]:
     """How many chunks the permitted collections hold, from the documents'
     counts (one row per document instead of one per chunk: cheap at a
     million chunks), and which collections hold them."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT coalesce(sum(chunk_count), 0), coalesce(array_agg(DISTINCT collection_id), '{}') "  # noqa: S608 - built by the ORM
-            f"FROM kb_document WHERE collection_id IN ({permitted_sql})",
-            permitted_params,
-        )
-        row = cursor.fetchone()
+    cursor.execute(
+        "SELECT coalesce(sum(chunk_count), 0), coalesce(array_agg(DISTINCT collection_id), '{}') "  # noqa: S608 - built by the ORM
+        f"FROM kb_document WHERE collection_id IN ({permitted_sql})",
+        permitted_params,
+    )
+    row = cursor.fetchone()
     return (int(row[0]), list(row[1])) if row else (0, [])
 
 
@@ -297,34 +303,33 @@ def search_chunks(
     started = time.perf_counter()
     path = "none"
     with transaction.atomic(), connection.cursor() as cursor:
+        # One look at the permitted set: its size is BM25's N and picks the
+        # dense path; its collections steer the exact scan.
+        count, collection_ids = _permitted_chunks(
+            cursor, permitted_sql, permitted_params
+        )
         terms = (
-            lexical_terms(cursor, query, permitted_sql, permitted_params)
+            lexical_terms(cursor, query, permitted_sql, permitted_params, count)
             if mode != "dense"
             else LexicalTerms([], [], 0.0)
         )
         lexemes, idfs = terms.lexemes, terms.idfs
         lexical_on = bool(lexemes)
-        exact_ids: list[int] = []
+        dense_filters = _named(filters_sql, "f")
         if dense_on:
-            count, collection_ids = _permitted_chunks(permitted_sql, permitted_params)
             small = count <= EXACT_SCAN_MAX_CHUNKS
             path = "exact" if small else "hnsw"
             if small:
                 # Name the collections too: from the permission subquery alone
                 # the planner guesses half the table and scans all of it. The
                 # subquery still applies (in this statement's snapshot).
-                exact_ids = collection_ids
+                dense_filters += " AND c.collection_id = ANY(%(exact_ids)s)"
                 cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
             else:
                 cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
                 cursor.execute(
                     "SET LOCAL hnsw.ef_search = %s", [max(candidates, HNSW_EF_SEARCH)]
                 )
-        dense_filters = (
-            f"{filters_sql} AND c.collection_id = ANY(%s)"
-            if path == "exact"
-            else filters_sql
-        )
         # An exact scan is forced by ordering on an expression the index cannot serve.
         distance = (
             "(c.embedding <=> %(vector)s::halfvec) + 0"
@@ -333,7 +338,7 @@ def search_chunks(
         )
         sql = SEARCH_SQL.format(
             permitted=_named(permitted_sql, "p"),
-            dense_filters=_named(dense_filters, "f"),
+            dense_filters=dense_filters,
             filters=_named(filters_sql, "f"),
             distance=distance,
             config=TEXT_SEARCH_CONFIG,
@@ -353,12 +358,8 @@ def search_chunks(
             "rrf_k": RRF_K,
             "limit": limit,
             **{f"p{index}": value for index, value in enumerate(permitted_params)},
-            **{
-                f"f{index}": value
-                for index, value in enumerate(
-                    [*filter_params, exact_ids] if path == "exact" else filter_params
-                )
-            },
+            "exact_ids": collection_ids,
+            **{f"f{index}": value for index, value in enumerate(filter_params)},
         }
         if not dense_on:
             sql = sql.replace("%(vector)s::halfvec", "NULL::halfvec")
