@@ -15,6 +15,7 @@ COPY accounts ./accounts
 COPY kb ./kb
 COPY ingest ./ingest
 COPY inference ./inference
+COPY ops ./ops
 RUN pip install --no-cache-dir .
 
 FROM python:3.11-slim-bookworm

@@ -106,6 +106,10 @@ class AuditEvent(models.Model):
         DOCUMENT_UPLOADED = "document.uploaded", _("Document uploaded")
         DOCUMENT_DOWNLOADED = "document.downloaded", _("Document downloaded")
         DOCUMENT_DELETED = "document.deleted", _("Document deleted")
+        DOCUMENT_ARCHIVED = "document.archived", _("Document archived")
+        BACKUP_CREATED = "backup.created", _("Backup written")
+        BACKUP_RESTORED = "backup.restored", _("Backup restored")
+        EMBEDDING_MODEL_CHANGED = "embedding.changed", _("Embedding model changed")
 
     created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
     actor = models.ForeignKey(

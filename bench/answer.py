@@ -114,7 +114,7 @@ def semantic_wrong_hits() -> None:
     ours = {"right": 0, "wrong": 0, "missed": 0}
     cosine_only = {"right": 0, "wrong": 0, "missed": 0}
     for index, pair in enumerate(pairs):
-        scope = scope_key([(10_000 + index, 1)])
+        scope = scope_key([(10_000 + index, 1)], embedding_model=embedder.model_name)
         base, variant = pair["base"], pair["variant"]
         # As in ask(): no semantic tier for a language the model cannot read.
         readable = dense_weight(base) > 0

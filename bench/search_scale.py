@@ -93,6 +93,7 @@ def main() -> None:
         from pgvector.psycopg import register_vector
 
         from accounts.models import User
+        from kb.index import active_model_name
         from kb.models import Document, Role
         from kb.search import EXACT_SCAN_MAX_CHUNKS, search_chunks
         from kb.services import collection_create, grant_set
@@ -138,6 +139,8 @@ def main() -> None:
             )
             index_sql = cursor.fetchone()[0]
             cursor.execute("DROP INDEX chunk_embedding_hnsw")
+        # Search compares a query only with chunks of the index's model.
+        model_name = active_model_name()
         started = time.perf_counter()
         with (
             raw.cursor() as cursor,
@@ -159,7 +162,7 @@ def main() -> None:
                             "",
                             "",
                             HalfVector(vectors[row]),
-                            "synthetic",
+                            model_name,
                             "",
                         )
                     )

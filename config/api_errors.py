@@ -43,6 +43,17 @@ ERROR_STATUSES = {
 
 
 STATUS_CODES = {403: "permission_denied", 404: "not_found"}
+OPENAI_PREFIX = "/v1/"
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    """Archivist's error body (``detail`` repeats the message for DRF clients)."""
+    return {"code": code, "message": message, "detail": message, **extra}
+
+
+def openai_error_body(message: str, kind: str, code: str) -> dict[str, Any]:
+    """OpenAI's error body, which its client libraries parse."""
+    return {"error": {"message": message, "type": kind, "code": code, "param": None}}
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -58,13 +69,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             if isinstance(exc.detail, dict)
             else {"non_field_errors": exc.detail}
         )
-        message = _("The request has invalid fields.")
-        response.data = {
-            "code": "invalid",
-            "message": message,
-            "detail": message,
-            "fields": fields,
-        }
+        response.data = error_body(
+            "invalid", _("The request has invalid fields."), fields=fields
+        )
         return response
     if isinstance(exc, exceptions.APIException):
         codes = exc.get_codes()
@@ -73,11 +80,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         code = STATUS_CODES.get(response.status_code, "error")
     detail = response.data.get("detail") if isinstance(response.data, dict) else None
     message = str(detail) if detail is not None else str(response.data)
-    response.data = {"code": code, "message": message, "detail": message}
+    response.data = error_body(code, message)
     return response
 
 
-OPENAI_PREFIX = "/v1/"
 OPENAI_ERROR_SCHEMA = {
     "type": "object",
     "properties": {
@@ -97,7 +103,6 @@ OPENAI_ERROR_SCHEMA = {
 
 
 def _openai_shaped(response: Response) -> Response:
-    """OpenAI's error body, which its client libraries parse."""
     data = response.data
     message = (
         data.get("detail") if isinstance(data, dict) and "detail" in data else data
@@ -107,14 +112,11 @@ def _openai_shaped(response: Response) -> Response:
         kind = "authentication_error"
     elif response.status_code == 429:
         kind = "rate_limit_error"
-    response.data = {
-        "error": {
-            "message": message if isinstance(message, str) else str(message),
-            "type": kind,
-            "code": str(getattr(message, "code", "") or response.status_code),
-            "param": None,
-        }
-    }
+    response.data = openai_error_body(
+        message if isinstance(message, str) else str(message),
+        kind,
+        str(getattr(message, "code", "") or response.status_code),
+    )
     return response
 
 
@@ -123,16 +125,9 @@ def api_not_found(request: Any, unmatched: str = "") -> JsonResponse:
     """Unknown /api/ and /v1/ addresses: a JSON 404, not the portal's page."""
     message = _("No such API endpoint.")
     if request.path.startswith(OPENAI_PREFIX):
-        body: dict[str, Any] = {
-            "error": {
-                "message": message,
-                "type": "invalid_request_error",
-                "code": "not_found",
-                "param": None,
-            }
-        }
+        body = openai_error_body(message, "invalid_request_error", "not_found")
     else:
-        body = {"code": "not_found", "message": message, "detail": message}
+        body = error_body("not_found", message)
     return JsonResponse(body, status=404)
 
 

@@ -219,8 +219,13 @@ class EmbeddedServices:
         self.var_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         (self.var_dir / "static").mkdir(exist_ok=True)
+        # Metrics files of earlier runs describe processes that are gone.
+        metrics_dir = self.var_dir / "metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir()
         self.env = {
             "ARCHIVIST_VAR_DIR": str(self.var_dir),
+            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
             "HF_HUB_OFFLINE": "1",
             "TRANSFORMERS_OFFLINE": "1",
             "TOKENIZERS_PARALLELISM": "false",
@@ -481,7 +486,7 @@ def llm_server_argv(*, host: str, port: int) -> list[str]:
     """llama.cpp's server on the model in LLM_GGUF_PATH, or the bundled SmolLM2."""
     model = os.environ.get("LLM_GGUF_PATH") or str(smollm2_gguf())
     return [
-        sys.executable, "-m", "llama_cpp.server",
+        sys.executable, "-m", "config.llm_server",
         "--model", model,
         "--model_alias", os.environ.get("LLM_MODEL", DEFAULT_LLM_ALIAS),
         "--host", host,

@@ -7,6 +7,7 @@ them. See ``.env.example`` for every variable.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -78,9 +79,12 @@ INSTALLED_APPS = [
     "kb",
     "ingest",
     "inference",
+    "ops",
 ]
 
 MIDDLEWARE = [
+    # First, so it times everything below it.
+    "ops.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "config.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -273,10 +277,19 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "ingest.tasks.*": {"queue": "ingest"},
 }
+CELERY_QUEUE_NAMES = ("ingest", "embed", "default")
 CELERY_BEAT_SCHEDULE = {
     "reap-stalled-ingestions": {
         "task": "ingest.tasks.reap_stalled_ingestions",
         "schedule": env_int("REAPER_INTERVAL_SECONDS", 60, minimum=5),
+    },
+    "evaluate-alerts": {
+        "task": "ops.tasks.evaluate_alerts",
+        "schedule": env_int("ALERT_INTERVAL_SECONDS", 60, minimum=5),
+    },
+    "apply-retention": {
+        "task": "ops.tasks.apply_retention",
+        "schedule": env_int("RETENTION_INTERVAL_SECONDS", 3600, minimum=60),
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
@@ -352,6 +365,32 @@ CHUNK_MAX_CHARS = env_int("CHUNK_MAX_CHARS", 1200, minimum=200)
 INGEST_BATCH_DOCUMENTS = env_int("INGEST_BATCH_DOCUMENTS", 32, minimum=1)
 INGEST_BATCH_MAX_BYTES = env_int("INGEST_BATCH_MAX_KB", 256, minimum=1) * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+# Operations. /metrics answers a request bearing METRICS_TOKEN, or one from an
+# address in METRICS_ALLOWED_NETWORKS (loopback by default); nobody else.
+METRICS_TOKEN = env_optional_str("METRICS_TOKEN")
+METRICS_ALLOWED_NETWORKS = env_list(
+    "METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"]
+)
+for _network in METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _exc:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOWED_NETWORKS: {_network!r} is not an address or network."
+        ) from _exc
+# Alerts go to this URL as JSON (Slack/Mattermost-compatible "text" included).
+ALERT_WEBHOOK_URL = env_optional_str("ALERT_WEBHOOK_URL")
+ALERT_WEBHOOK_TIMEOUT_SECONDS = env_float("ALERT_WEBHOOK_TIMEOUT_SECONDS", 5.0)
+# Audit entries older than this many days are deleted by beat; 0 keeps them all.
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 0, minimum=0)
+# Encryption at rest of stored originals and backups (AES-256-GCM). Keys are
+# base64 32-byte values, newest first; the first encrypts, all decrypt.
+ENCRYPT_ORIGINALS = env_bool("ENCRYPT_ORIGINALS", False)
+ENCRYPTION_KEYS = env_list("ENCRYPTION_KEYS", [])
+BACKUP_DIR = Path(env_str("BACKUP_DIR", str(VAR_DIR / "backups")))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()

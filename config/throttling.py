@@ -24,13 +24,20 @@ class _SettingsRateThrottle(SimpleRateThrottle):
         self.num_requests, self.duration = self.parse_rate(self.rate)
         return super().allow_request(request, view)
 
-    def _identity(self, request: Request) -> str | None:
+    # Methods counted; None counts them all.
+    methods: frozenset[str] | None = None
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        if self.methods is not None and request.method not in self.methods:
+            return None
         token = request_token(request)
         if token is not None:
-            return f"token-{token.pk}"
-        if request.user and request.user.is_authenticated:
-            return f"user-{request.user.pk}"
-        return None  # anonymous requests are refused by authentication anyway
+            identity = f"token-{token.pk}"
+        elif request.user and request.user.is_authenticated:
+            identity = f"user-{request.user.pk}"
+        else:
+            return None  # anonymous requests are refused by authentication anyway
+        return self.cache_format % {"scope": self.scope, "ident": identity}
 
 
 class ApiRateThrottle(_SettingsRateThrottle):
@@ -38,26 +45,9 @@ class ApiRateThrottle(_SettingsRateThrottle):
 
     scope = "api"
 
-    def get_cache_key(self, request: Request, view: Any) -> str | None:
-        identity = self._identity(request)
-        return (
-            self.cache_format % {"scope": self.scope, "ident": identity}
-            if identity
-            else None
-        )
-
 
 class AskRateThrottle(_SettingsRateThrottle):
     """Questions: each one runs the LLM, so they have their own, lower limit."""
 
     scope = "ask"
-
-    def get_cache_key(self, request: Request, view: Any) -> str | None:
-        if request.method != "POST":
-            return None
-        identity = self._identity(request)
-        return (
-            self.cache_format % {"scope": self.scope, "ident": identity}
-            if identity
-            else None
-        )
+    methods = frozenset({"POST"})

@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.views import AuditedPasswordChangeView
 from config import health
+from ops import views as ops_views
 
 admin.site.site_header = _("Archivist administration")
 admin.site.site_title = _("Archivist admin")
@@ -11,6 +12,8 @@ admin.site.site_title = _("Archivist admin")
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", ops_views.metrics, name="metrics"),
+    path("operations/", include("ops.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),
     path("v1/", include("inference.openai_urls")),

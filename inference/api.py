@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from accounts.current import request_token, signed_in_user
 from config.throttling import ApiRateThrottle, AskRateThrottle
 from inference import services
-from inference.cache import AnswerCache
+from inference.cache import AnswerCache, hit_rate
 from inference.models import Conversation, DocumentSummary, Message
 from inference.selectors import answer_for_user, conversations_for_user
 from inference.summaries import summary_request
@@ -79,8 +79,9 @@ def sse(events: Iterator[dict[str, Any]]) -> Iterator[bytes]:
         yield f"event: {name}\ndata: {data}\n\n".encode()
 
 
-def event_stream_response(events: Iterator[dict[str, Any]]) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(sse(events), content_type="text/event-stream")
+def event_stream_response(chunks: Iterator[bytes]) -> StreamingHttpResponse:
+    """A server-sent-events response for already encoded ``chunks``."""
+    response = StreamingHttpResponse(chunks, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # proxies must not hold the stream back
     return response
@@ -119,7 +120,7 @@ class AskAPIView(APIView):
             "Accept", ""
         )
         if wants_stream:
-            return event_stream_response(events)
+            return event_stream_response(sse(events))
         return Response(services.collect(events))
 
 
@@ -231,11 +232,7 @@ class AnswerCacheAPIView(APIView):
     )
     def get(self, request: Request) -> Response:
         stats = AnswerCache().stats()
-        lookups = sum(stats.values())
-        hits = stats["exact"] + stats["semantic"]
-        return Response(
-            {**stats, "hit_rate": round(hits / lookups, 4) if lookups else 0.0}
-        )
+        return Response({**stats, "hit_rate": round(hit_rate(stats), 4)})
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request) -> Response:

@@ -22,14 +22,15 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import redis
 from django.conf import settings
 
+from config.metrics import ANSWER_CACHE_LOOKUPS
 from inference.prompts import PROMPT_VERSION
-from kb.embedding import embedding_model_label
 
 PREFIX = "archivist:answer:"
 SEMANTIC_ENTRIES_MAX = 2000
@@ -54,8 +55,28 @@ _STOPWORDS = {
 }  # fmt: skip
 
 
-def _client() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
+@lru_cache(maxsize=4)
+def _client(url: str) -> redis.Redis:
+    """One connection pool per process (not one per question)."""
+    return redis.Redis.from_url(url, socket_timeout=2)
+
+
+def _answer_key(scope: str, question_key: str) -> str:
+    return f"{PREFIX}{scope}:q:{question_key}"
+
+
+def _vectors_key(scope: str) -> str:
+    return f"{PREFIX}{scope}:vectors"
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def hit_rate(stats: dict[str, int]) -> float:
+    """Share of lookups answered from either tier (0 when there were none)."""
+    lookups = sum(stats.values())
+    return (stats["exact"] + stats["semantic"]) / lookups if lookups else 0.0
 
 
 def normalise(question: str) -> str:
@@ -64,12 +85,14 @@ def normalise(question: str) -> str:
     return text.rstrip("?？!！.。 ")
 
 
-def scope_key(collection_versions: list[tuple[int, int]]) -> str:
+def scope_key(
+    collection_versions: list[tuple[int, int]], *, embedding_model: str
+) -> str:
     material = json.dumps(
         {
             "collections": sorted(collection_versions),
             "llm": settings.LLM_MODEL,
-            "embedding": embedding_model_label(),
+            "embedding": embedding_model,
             "prompt": PROMPT_VERSION,
         },
         sort_keys=True,
@@ -159,7 +182,7 @@ class CachedAnswer:
 
 class AnswerCache:
     def __init__(self, client: redis.Redis | None = None) -> None:
-        self.redis = client or _client()
+        self.redis = client or _client(settings.REDIS_URL)
 
     # -- reads ----------------------------------------------------------------
     def get(
@@ -171,13 +194,15 @@ class AnswerCache:
                 if vector is not None
                 else None
             )
-            self.redis.hincrby(f"{PREFIX}stats", hit.tier if hit else "miss", 1)
+            result = hit.tier if hit else "miss"
+            ANSWER_CACHE_LOOKUPS.labels(result=result).inc()
+            self.redis.hincrby(f"{PREFIX}stats", result, 1)
             return hit
         except redis.RedisError:
             return None  # a cache outage costs speed, never answers
 
     def _get_exact(self, scope: str, question: str) -> CachedAnswer | None:
-        raw = self.redis.get(f"{PREFIX}{scope}:q:{_question_key(normalise(question))}")
+        raw = self.redis.get(_answer_key(scope, _question_key(normalise(question))))
         if raw is None:
             return None
         return CachedAnswer(**json.loads(raw), tier="exact")
@@ -185,7 +210,7 @@ class AnswerCache:
     def _get_semantic(
         self, scope: str, question: str, vector: np.ndarray
     ) -> CachedAnswer | None:
-        entries = self.redis.hgetall(f"{PREFIX}{scope}:vectors")
+        entries = self.redis.hgetall(_vectors_key(scope))
         if not entries:
             return None
         keys = list(entries)
@@ -198,9 +223,7 @@ class AnswerCache:
                 break
             if not wanted.matches(Signature.from_json(records[index]["signature"])):
                 continue
-            key = keys[index]
-            name = key.decode() if isinstance(key, bytes) else str(key)
-            raw = self.redis.get(f"{PREFIX}{scope}:q:{name}")
+            raw = self.redis.get(_answer_key(scope, _text(keys[index])))
             if raw is not None:
                 return CachedAnswer(**json.loads(raw), tier="semantic")
         return None
@@ -217,11 +240,11 @@ class AnswerCache:
             "passages": answer.passages,
             "question": question,
         }
+        vectors_key = _vectors_key(scope)
         try:
             pipe = self.redis.pipeline()
-            pipe.set(f"{PREFIX}{scope}:q:{key}", json.dumps(payload), ex=ttl)
+            pipe.set(_answer_key(scope, key), json.dumps(payload), ex=ttl)
             if vector is not None:
-                vectors_key = f"{PREFIX}{scope}:vectors"
                 pipe.hset(
                     vectors_key,
                     key,
@@ -233,28 +256,29 @@ class AnswerCache:
                     ),
                 )
                 pipe.expire(vectors_key, ttl)
-            pipe.execute()
-            if (
-                vector is not None
-                and self.redis.hlen(f"{PREFIX}{scope}:vectors") > SEMANTIC_ENTRIES_MAX
-            ):
+                pipe.hlen(vectors_key)
+            results = pipe.execute()
+            if vector is not None and results[-1] > SEMANTIC_ENTRIES_MAX:
                 # Bounded work per lookup: forget the semantic index of a scope
                 # that grew too big (exact entries stay).
-                self.redis.delete(f"{PREFIX}{scope}:vectors")
+                self.redis.delete(vectors_key)
         except redis.RedisError:
             return
 
     # -- admin ----------------------------------------------------------------
     def stats(self) -> dict[str, int]:
         raw = self.redis.hgetall(f"{PREFIX}stats")
-        counts = {
-            (key.decode() if isinstance(key, bytes) else str(key)): int(value)
-            for key, value in raw.items()
-        }
+        counts = {_text(key): int(value) for key, value in raw.items()}
         return {tier: counts.get(tier, 0) for tier in ("exact", "semantic", "miss")}
 
     def purge(self) -> int:
         removed = 0
+        batch: list[Any] = []
         for key in self.redis.scan_iter(match=f"{PREFIX}*", count=500):
-            removed += int(self.redis.delete(key))
+            batch.append(key)
+            if len(batch) == 500:
+                removed += int(self.redis.delete(*batch))
+                batch = []
+        if batch:
+            removed += int(self.redis.delete(*batch))
         return removed

@@ -23,6 +23,8 @@ from typing import Any
 import httpx
 from django.conf import settings
 
+from config.metrics import LLM_ERRORS
+
 logger = logging.getLogger(__name__)
 
 
@@ -32,6 +34,8 @@ class LLMError(Exception):
     def __init__(self, message: str, kind: str) -> None:
         super().__init__(message)
         self.kind = kind
+        # Every failure is raised through here once, so it is counted here.
+        LLM_ERRORS.labels(kind=kind).inc()
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from django.http import StreamingHttpResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -24,8 +23,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.current import request_token, signed_in_user
+from config.api_errors import openai_error_body
 from config.throttling import ApiRateThrottle, AskRateThrottle
 from inference import services
+from inference.api import event_stream_response
 from kb.models import Action, Collection
 
 ALL_COLLECTIONS = "archivist"
@@ -33,10 +34,7 @@ PREFIX = "collection-"
 
 
 def _error(message: str, kind: str, code: str, http_status: int) -> Response:
-    return Response(
-        {"error": {"message": message, "type": kind, "code": code, "param": None}},
-        status=http_status,
-    )
+    return Response(openai_error_body(message, kind, code), status=http_status)
 
 
 def _readable(request: Request) -> Any:
@@ -185,13 +183,7 @@ class ChatCompletionsView(APIView):
             return _error(str(exc), "invalid_request_error", "invalid_question", 400)
         created = int(time.time())
         if values["stream"]:
-            response = StreamingHttpResponse(
-                _chunks(events, values["model"], created),
-                content_type="text/event-stream",
-            )
-            response["Cache-Control"] = "no-cache"
-            response["X-Accel-Buffering"] = "no"
-            return response
+            return event_stream_response(_chunks(events, values["model"], created))
         result = services.collect(events)
         if result.get("error"):
             return _error(

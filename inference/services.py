@@ -22,16 +22,23 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
-from django.urls import reverse
+from django.db import connection, transaction
 
 from accounts.models import ApiToken, User
+from config.metrics import observe_answer
 from inference import prompts
 from inference.cache import AnswerCache, CachedAnswer, scope_key
 from inference.llm import LLMClient, LLMError, estimate_tokens
 from inference.models import Conversation, Feedback, Message
+from kb.index import active_model_name
 from kb.models import Action, Chunk, Collection
-from kb.search import SearchFilters, SearchHit, dense_weight, search_chunks
+from kb.search import (
+    SearchFilters,
+    SearchHit,
+    chunk_url,
+    dense_weight,
+    search_chunks,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -59,12 +66,6 @@ class Passage:
     section: str
     text: str
     url: str
-
-
-def passage_url(document_id: int, chunk_id: int, page: int | None) -> str:
-    url = reverse("ingest:document-detail", args=[document_id])
-    page_part = f"&page={page}" if page else ""
-    return f"{url}?chunk={chunk_id}{page_part}#chunk-{chunk_id}"
 
 
 def _is_relevant(hit: SearchHit) -> bool:
@@ -297,20 +298,25 @@ def _answer_events(
     language = prompts.question_language(question)
 
     # The model may be slow to rewrite: no connection is held meanwhile.
-    close_old_connections()
     connection.close()
     standalone = standalone_question(llm, history, question)
     timings["rewrite_ms"] = (time.perf_counter() - started) * 1000
     if standalone != question:
         Message.objects.filter(pk=asked.pk).update(standalone_question=standalone)
 
-    scope = scope_key(readable_collections(user, token, collection_ids))
+    scope = scope_key(
+        readable_collections(user, token, collection_ids),
+        embedding_model=active_model_name(),
+    )
     cache = AnswerCache() if use_cache else None
-    vector = None
+    vector = cache_vector = None
+    vector_model: str | None = None
     if cache is not None:
-        from kb.embedding import get_embedder
+        from kb.index import index_embedder
 
-        vector = get_embedder().encode([standalone])[0]
+        embedder = index_embedder()
+        vector = embedder.encode([standalone])[0]
+        vector_model = embedder.model_name
         # The semantic tier only where the model reads the language: an
         # English model maps all Chinese questions close together.
         cache_vector = vector if dense_weight(standalone) > 0 else None
@@ -329,6 +335,7 @@ def _answer_events(
         token=token,
         filters=SearchFilters(collection_ids=collection_ids),
         query_vector=vector,
+        query_model=vector_model,
     )
     timings["retrieval_ms"] = (time.perf_counter() - retrieval_started) * 1000
     relevant = [hit for hit in result.hits if _is_relevant(hit)]
@@ -342,7 +349,7 @@ def _answer_events(
             page=hit.page,
             section=hit.section_title,
             text=hit.text,
-            url=passage_url(hit.document_id, hit.chunk_id, hit.page),
+            url=chunk_url(hit.document_id, hit.chunk_id, hit.page),
         )
         for index, hit in enumerate(relevant, start=1)
     ]
@@ -418,7 +425,7 @@ def _answer_events(
         cache.put(
             scope,
             standalone,
-            vector if dense_weight(standalone) > 0 else None,
+            cache_vector,
             CachedAnswer(answer, citations, [asdict(p) for p in passages], standalone),
         )
     yield _done(message)
@@ -473,6 +480,7 @@ def _save_answer(
     from_cache: str = "",
 ) -> Message:
     timings["total_ms"] = (time.perf_counter() - started) * 1000
+    observe_answer(timings, status=status, cached=bool(from_cache))
     with transaction.atomic():
         message = Message.objects.create(
             conversation=conversation,

@@ -13,8 +13,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.current import signed_in_user
 from inference import services
-from inference.api import event_stream_response
-from inference.cache import AnswerCache
+from inference.api import event_stream_response, sse
+from inference.cache import AnswerCache, hit_rate
 from inference.selectors import (
     answer_for_user,
     conversation_for_user,
@@ -66,7 +66,7 @@ def ask_stream(request: HttpRequest) -> HttpResponseBase:
         )
     except services.AskError as exc:
         return HttpResponseBadRequest(str(exc))
-    return event_stream_response(events)
+    return event_stream_response(sse(events))
 
 
 @login_required
@@ -128,14 +128,12 @@ def answer_cache(request: HttpRequest) -> HttpResponse:
         )
         return redirect("inference:answer-cache")
     stats = cache.stats()
-    lookups = sum(stats.values())
-    hits = stats["exact"] + stats["semantic"]
     return render(
         request,
         "inference/answer_cache.html",
         {
             "stats": stats,
-            "lookups": lookups,
-            "hit_rate": (100.0 * hits / lookups) if lookups else 0.0,
+            "lookups": sum(stats.values()),
+            "hit_rate": 100.0 * hit_rate(stats),
         },
     )

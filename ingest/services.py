@@ -33,13 +33,24 @@ from django.utils.translation import gettext as _
 
 from accounts.models import AuditEvent, User
 from accounts.services import audit_record
+from config.metrics import (
+    INGEST_FAILURES,
+    INGEST_STAGE_SECONDS,
+    INGESTED_CHUNKS,
+    INGESTED_DOCUMENTS,
+)
 from ingest.chunking import ChunkDraft, chunk_elements
 from ingest.filetypes import RejectedFile, detect
 from ingest.parsing import ParseFailed, parse_file
-from kb.embedding import get_embedder, vector_literal
+from kb.embedding import vector_literal
+from kb.index import INDEX_ROW, active_index, index_embedder
 from kb.models import Collection, Document
 from kb.services import collection_touch
-from kb.storage import delete_stored_files_on_commit, storage_path
+from kb.storage import (
+    delete_stored_files_on_commit,
+    plaintext_path,
+    store_original,
+)
 from kb.text import TEXT_SEARCH_CONFIG, segment
 
 logger = logging.getLogger(__name__)
@@ -96,9 +107,7 @@ def _stream_to_temp(uploaded: UploadedFile) -> tuple[Path, str, int]:
 
 
 def _move_into_storage(temp_path: Path, storage_name: str) -> None:
-    final = Path(default_storage.path(storage_path(storage_name)))
-    final.parent.mkdir(parents=True, exist_ok=True)
-    temp_path.replace(final)
+    store_original(temp_path, storage_name)
 
 
 def _clean_title(filename: str) -> str:
@@ -181,7 +190,7 @@ def _enqueue_on_commit(document_id: int) -> None:
 
 
 def document_delete(
-    *, document: Document, actor: User, request: HttpRequest | None = None
+    *, document: Document, actor: User | None, request: HttpRequest | None = None
 ) -> None:
     """Delete the row, its chunks, its stored file, and retire cached answers
     built on its collection (the collection's version moves on)."""
@@ -266,11 +275,21 @@ def _progress(document_id: int, status: str, progress: int) -> None:
 
 
 def _fail(document_id: int, reason: str) -> None:
-    Document.objects.filter(pk=document_id, status__in=ACTIVE_STATUSES).update(
+    stage = (
+        Document.objects.filter(pk=document_id).values_list("status", flat=True).first()
+    )
+    failed = Document.objects.filter(pk=document_id, status__in=ACTIVE_STATUSES).update(
         status=Document.Status.FAILED,
         failure_reason=reason[:2000],
         heartbeat_at=timezone.now(),
     )
+    if failed:
+        INGEST_FAILURES.labels(stage=stage or "unknown").inc()
+        INGESTED_DOCUMENTS.labels(outcome="failed").inc()
+
+
+class IndexModelChanged(Exception):
+    """The index switched embedding models while this batch was embedded."""
 
 
 def document_ingest(*, document_id: int) -> None:
@@ -295,12 +314,28 @@ def document_ingest(*, document_id: int) -> None:
             item = _prepare(claimed_id)
             if item is not None:
                 prepared.append(item)
+    INGEST_STAGE_SECONDS.labels(stage="parse").observe(time.monotonic() - started)
     if not prepared:
         return
-    vectors = _embed_prepared(prepared)
+    for _attempt in range(3):
+        try:
+            _embed_and_write(prepared)
+            return
+        except IndexModelChanged:
+            # `manage.py reembed` switched models meanwhile: embed again with
+            # the new one, so the index never holds two models.
+            logger.info("Embedding model changed during ingestion; embedding again")
+    raise RuntimeError("The embedding model kept changing during ingestion.")
+
+
+def _embed_and_write(prepared: list[_Prepared]) -> None:
+    started = time.monotonic()
+    model_name, vectors = _embed_prepared(prepared)
+    INGEST_STAGE_SECONDS.labels(stage="embed").observe(time.monotonic() - started)
+    started = time.monotonic()
     try:
-        _write_batch(prepared, vectors)
-    except (OperationalError, InterfaceError):
+        _write_batch(prepared, vectors, model_name)
+    except (OperationalError, InterfaceError, IndexModelChanged):
         raise
     except Exception:
         # One document's rows broke the shared statement: write each alone so
@@ -308,7 +343,8 @@ def document_ingest(*, document_id: int) -> None:
         logger.exception("Batch write failed; writing documents one by one")
         for item in prepared:
             with _failure_recorded(item.document.pk):
-                _write_batch([item], vectors)
+                _write_batch([item], vectors, model_name)
+    INGEST_STAGE_SECONDS.labels(stage="write").observe(time.monotonic() - started)
 
 
 @dataclass
@@ -384,8 +420,8 @@ def _failure_recorded(document_id: int) -> Iterator[None]:
 
 def _prepare(document_id: int) -> _Prepared | None:
     document = Document.objects.get(pk=document_id)
-    path = Path(default_storage.path(document.storage_path))
-    drafts, pages, notes = _parse_and_chunk(document, path)
+    with plaintext_path(document.storage_name) as path:
+        drafts, pages, notes = _parse_and_chunk(document, path)
     if not drafts:
         detail = "; ".join(notes)
         _fail(
@@ -416,10 +452,11 @@ def _parse_and_chunk(
     return drafts, result.pages, result.notes
 
 
-def _embed_prepared(prepared: list[_Prepared]) -> dict[int, list[Any]]:
+def _embed_prepared(prepared: list[_Prepared]) -> tuple[str, dict[int, list[Any]]]:
     """Embed every prepared document's chunks together, longest first (so
-    batches pad little), in groups with progress and heartbeat per document."""
-    embedder = get_embedder()
+    batches pad little), in groups with progress and heartbeat per document.
+    Returns the model that made the vectors, and the vectors."""
+    embedder = index_embedder()
     texts = [
         (item.document.pk, ordinal, draft.text)
         for item in prepared
@@ -441,7 +478,7 @@ def _embed_prepared(prepared: list[_Prepared]) -> dict[int, list[Any]]:
             Document.Status.EMBEDDING,
             {pk: 40 + int(55 * done[pk] / totals[pk]) for pk in totals},
         )
-    return vectors
+    return embedder.model_name, vectors
 
 
 def _heartbeat_many(ids: list[int], status: str, progress: dict[int, int]) -> None:
@@ -478,7 +515,7 @@ MARK_READY_SQL = """
     UPDATE kb_document AS d
        SET status = %s, progress = 100, chunk_count = r.chunk_count,
            page_count = r.page_count, failure_reason = r.notes,
-           ingested_at = now(), heartbeat_at = now()
+           ingested_at = now(), heartbeat_at = now(), archived_at = NULL
       FROM unnest(%s::bigint[], %s::int[], %s::int[], %s::text[])
            AS r(id, chunk_count, page_count, notes)
      WHERE d.id = r.id
@@ -499,13 +536,22 @@ def chunk_rows_insert(
         cursor.execute(INSERT_CHUNKS_SQL, [model_name, *columns])
 
 
-def _write_batch(prepared: list[_Prepared], vectors: dict[int, list[Any]]) -> None:
+def _write_batch(
+    prepared: list[_Prepared], vectors: dict[int, list[Any]], model_name: str
+) -> None:
     """Replace the chunks of every prepared document and mark it ready, in one
     short transaction. A document cancelled or deleted meanwhile is skipped:
-    its row lock decides who wins."""
-    model_name = get_embedder().model_name
+    its row lock decides who wins. The index's model is read first, under a
+    share lock that a model switch must wait for."""
     ids = [item.document.pk for item in prepared]
+    active_index()  # the row exists before it is locked
     with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT model_name FROM kb_embeddingindex WHERE id = %s FOR SHARE",
+            [INDEX_ROW],
+        )
+        if cursor.fetchone()[0] != model_name:
+            raise IndexModelChanged
         cursor.execute(
             "SELECT id FROM kb_document WHERE id = ANY(%s) AND status = %s "
             "ORDER BY id FOR UPDATE",
@@ -550,6 +596,8 @@ def _write_batch(prepared: list[_Prepared], vectors: dict[int, list[Any]]) -> No
         )
         for collection_id in sorted({item.document.collection_id for item in items}):
             collection_touch(collection_id=collection_id)
+    INGESTED_DOCUMENTS.labels(outcome="ready").inc(len(items))
+    INGESTED_CHUNKS.inc(len(rows))
 
 
 def reap_stalled(*, stall_seconds: int | None = None) -> dict[str, int]:

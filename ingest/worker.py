@@ -13,15 +13,19 @@ logger = logging.getLogger(__name__)
 
 
 def warm_up() -> None:
+    from django.db import connection
+
     from ingest.parsing import start_parser
-    from kb.embedding import get_embedder
+    from kb.index import index_embedder
 
     try:
         start_parser()
-        get_embedder()
+        index_embedder()
     except Exception:
         # The first task loads them again and records the reason on the document.
         logger.exception("Warming up the ingestion worker failed")
+    finally:
+        connection.close()  # this thread's own connection
 
 
 @worker_process_init.connect

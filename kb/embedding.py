@@ -26,7 +26,6 @@ import os
 import threading
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -93,13 +92,6 @@ class Embedder(Protocol):
     def encode(self, texts: list[str]) -> np.ndarray:
         """L2-normalised float32 vectors, one row per text."""
         ...
-
-
-@dataclass(frozen=True)
-class EmbedderInfo:
-    model_name: str
-    backend: str
-    dimensions: int
 
 
 def _bundled_model_path() -> str:
@@ -264,10 +256,6 @@ class LocalEmbedder:
         with self._lock, _torch().inference_mode():
             return self._encode_batch(texts)
 
-    @property
-    def info(self) -> EmbedderInfo:
-        return EmbedderInfo(self.model_name, self.backend, self.dimensions)
-
 
 class _OpenVinoModel:
     """The sentence-transformers model (transformer plus mean or CLS pooling)
@@ -282,7 +270,12 @@ class _OpenVinoModel:
         pooling = (
             getattr(modules[1], "pooling_mode", None) if len(modules) > 1 else None
         )
-        if type(modules[0]).__name__ != "Transformer" or pooling not in ("mean", "cls"):
+        extra = [type(module).__name__ for module in modules[2:]]
+        if (
+            type(modules[0]).__name__ != "Transformer"
+            or pooling not in ("mean", "cls")
+            or any(name != "Normalize" for name in extra)
+        ):
             raise EmbeddingError(
                 "only a transformer with mean or CLS pooling can run on OpenVINO"
             )
@@ -353,8 +346,7 @@ class _OpenVinoModel:
     def encode(self, texts: list[str]) -> np.ndarray:
         """Not re-entrant: the embedder's lock serialises callers."""
         order = np.argsort([-len(text) for text in texts], kind="stable")
-        outputs: dict[int, np.ndarray] = {}
-        self._outputs = outputs
+        self._outputs = {}
         queue = self._queue
         for start in range(0, len(texts), OPENVINO_BATCH_SIZE):
             rows = order[start : start + OPENVINO_BATCH_SIZE]
@@ -373,11 +365,12 @@ class _OpenVinoModel:
                 start,
             )
         queue.wait_all()
-        result = np.zeros((len(texts), 0), dtype=np.float32)
-        for start, output in outputs.items():
-            if result.shape[1] == 0:
-                result = np.zeros((len(texts), output.shape[1]), dtype=np.float32)
-            result[order[start : start + OPENVINO_BATCH_SIZE]] = output
+        # Batches in start order are the texts in ``order``; put them back.
+        in_order = np.concatenate(
+            [self._outputs[start] for start in sorted(self._outputs)]
+        )
+        result = np.empty_like(in_order)
+        result[order] = in_order
         return _normalised(result)
 
 
@@ -429,10 +422,6 @@ class RemoteEmbedder:
         ]
         return np.vstack(parts)
 
-    @property
-    def info(self) -> EmbedderInfo:
-        return EmbedderInfo(self.model_name, self.backend, self.dimensions)
-
 
 def vector_literal(vector: Any) -> str:
     """pgvector's text form of a vector, for a ``%s::halfvec`` parameter."""
@@ -456,37 +445,47 @@ def get_embedder() -> Embedder:
 
 @lru_cache(maxsize=1)
 def _load_embedder() -> Embedder:
-    embedder: Embedder
+    return _build_embedder(settings.EMBEDDING_MODEL)
+
+
+def _build_embedder(model_name: str | None) -> Embedder:
+    """A local sentence-transformers model, or one served by the configured
+    OpenAI-compatible embedding server."""
     if settings.EMBEDDING_BASE_URL:
-        if not settings.EMBEDDING_MODEL:
+        if not model_name:
             raise EmbeddingError(
                 "EMBEDDING_BASE_URL is set but EMBEDDING_MODEL is not: name the model "
                 "the embedding server serves."
             )
-        embedder = RemoteEmbedder(
+        return RemoteEmbedder(
             settings.EMBEDDING_BASE_URL,
-            settings.EMBEDDING_MODEL,
+            model_name,
             api_key=settings.EMBEDDING_API_KEY,
             batch_size=settings.EMBEDDING_BATCH_SIZE,
             timeout=settings.EMBEDDING_TIMEOUT_SECONDS,
         )
-    else:
-        embedder = LocalEmbedder(
-            settings.EMBEDDING_MODEL,
-            backend=settings.EMBEDDING_BACKEND,
-            precision=settings.EMBEDDING_PRECISION,
-            batch_size=settings.EMBEDDING_BATCH_SIZE,
-            threads=settings.EMBEDDING_THREADS,
-        )
-    from kb.models import EMBEDDING_DIMENSIONS
+    return LocalEmbedder(
+        model_name,
+        backend=settings.EMBEDDING_BACKEND,
+        precision=settings.EMBEDDING_PRECISION,
+        batch_size=settings.EMBEDDING_BATCH_SIZE,
+        threads=settings.EMBEDDING_THREADS,
+    )
 
-    if embedder.dimensions != EMBEDDING_DIMENSIONS:
-        raise EmbeddingError(
-            f"{embedder.model_name} makes {embedder.dimensions}-dimensional vectors but "
-            f"this installation stores {EMBEDDING_DIMENSIONS}; choose a model "
-            f"with {EMBEDDING_DIMENSIONS} dimensions."
-        )
-    return embedder
+
+@lru_cache(maxsize=2)
+def _load_named(model_name: str) -> Embedder:
+    return _build_embedder(model_name)
+
+
+def embedder_for_model(model_name: str) -> Embedder:
+    """The embedder of ``model_name``: the configured one when it is that
+    model (already warm in workers), else loaded once per process (during
+    and after ``manage.py reembed``)."""
+    if model_name == embedding_model_label():
+        return get_embedder()
+    with _embedder_lock:
+        return _load_named(model_name)
 
 
 def embedding_model_label() -> str:

@@ -17,6 +17,25 @@ class CollectionForm(forms.ModelForm):
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
 
 
+class CollectionSettingsForm(CollectionForm):
+    """Name, description and the retention policy (managers)."""
+
+    class Meta(CollectionForm.Meta):
+        fields = ["name", "description", "retention_action", "retention_days"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        action, days = cleaned.get("retention_action"), cleaned.get("retention_days")
+        if action and not days:
+            self.add_error(
+                "retention_days",
+                _(
+                    "Say after how many days (1 or more) documents are archived or deleted."
+                ),
+            )
+        return cleaned
+
+
 class GrantForm(forms.Form):
     """Add a member: a username or a group name, and a role."""
 

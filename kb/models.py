@@ -97,6 +97,20 @@ class Collection(models.Model):
         related_name="collections",
         verbose_name=_("API tokens limited to it"),
     )
+    retention_action = models.CharField(
+        _("after the retention period"),
+        max_length=10,
+        choices=[
+            ("", _("Keep documents")),
+            ("archive", _("Archive (kept, excluded from search and answers)")),
+            ("purge", _("Delete")),
+        ],
+        default="",
+        blank=True,
+    )
+    retention_days = models.PositiveIntegerField(
+        _("retention period (days after upload)"), null=True, blank=True
+    )
 
     objects: ClassVar[CollectionQuerySet] = CollectionQuerySet.as_manager()  # type: ignore[assignment]
 
@@ -259,6 +273,9 @@ class Document(models.Model):
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
     ingested_at = models.DateTimeField(_("ingested"), null=True, blank=True)
+    # Set by retention: the original and the row are kept, the chunks are
+    # gone (so search and answers skip it); re-ingesting brings it back.
+    archived_at = models.DateTimeField(_("archived"), null=True, blank=True)
 
     objects: ClassVar[DocumentQuerySet] = DocumentQuerySet.as_manager()  # type: ignore[assignment]
 
@@ -350,3 +367,33 @@ class Chunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document_id}#{self.ordinal}"
+
+
+class EmbeddingIndex(models.Model):
+    """Which embedding model made the vectors search uses (one row, pk 1).
+
+    ``manage.py reembed`` builds a new model's vectors beside the current ones
+    (``pending_model``, with progress) while search keeps using
+    ``model_name``; the switch to the new vectors and this row's update are
+    one transaction. Search compares query vectors only with chunks whose
+    ``embedding_model`` is the model that embedded the query, so models are
+    never mixed.
+    """
+
+    model_name = models.CharField(_("embedding model"), max_length=200)
+    dimensions = models.PositiveIntegerField(_("dimensions"))
+    activated_at = models.DateTimeField(_("in use since"), auto_now_add=True)
+    pending_model = models.CharField(_("model being built"), max_length=200, blank=True)
+    pending_dimensions = models.PositiveIntegerField(
+        _("dimensions being built"), null=True, blank=True
+    )
+    pending_done = models.PositiveBigIntegerField(_("chunks re-embedded"), default=0)
+    pending_total = models.PositiveBigIntegerField(_("chunks to re-embed"), default=0)
+    pending_started_at = models.DateTimeField(_("started"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("embedding index")
+        verbose_name_plural = _("embedding index")
+
+    def __str__(self) -> str:
+        return f"{self.model_name} ({self.dimensions})"

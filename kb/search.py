@@ -22,9 +22,10 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.urls import reverse
 
 from accounts.models import ApiToken
-from kb.embedding import vector_literal
+from kb.embedding import embedding_model_label, vector_literal
 from kb.models import Action, Collection
 from kb.rerank import RERANK_CANDIDATES, rerank_scores, reranker_enabled
 from kb.text import TEXT_SEARCH_CONFIG, cjk_ratio, segment
@@ -58,6 +59,10 @@ class SearchHit:
     lexical_coverage: float | None = None
 
     @property
+    def url(self) -> str:
+        return chunk_url(self.document_id, self.chunk_id)
+
+    @property
     def snippet_html(self) -> str:
         return highlight(self.text, self._terms)
 
@@ -79,6 +84,9 @@ class SearchResult:
     dense_used: bool
     path: str
     timings_ms: dict[str, float]
+    # The model that embedded the query; the dense half only compared it
+    # with chunks that model embedded.
+    embedding_model: str | None = None
 
 
 TERM_STATS_SQL = """
@@ -134,6 +142,13 @@ def lexical_terms(
         elif not df:
             absent_idf += idf
     return LexicalTerms(lexemes, idfs, sum(idfs) + absent_idf)
+
+
+def chunk_url(document_id: int, chunk_id: int, page: int | None = None) -> str:
+    """The document's page in the portal, scrolled to this passage (highlighted)."""
+    url = reverse("ingest:document-detail", args=[document_id])
+    page_part = f"&page={page}" if page else ""
+    return f"{url}?chunk={chunk_id}{page_part}#chunk-{chunk_id}"
 
 
 def dense_weight(query: str) -> float:
@@ -195,7 +210,8 @@ WITH permitted AS ({permitted}),
 nearest AS (
     SELECT c.id, {distance} AS distance
     FROM kb_chunk c
-    WHERE %(dense_on)s AND c.collection_id IN (SELECT id FROM permitted){dense_filters}
+    WHERE %(dense_on)s AND c.collection_id IN (SELECT id FROM permitted)
+      AND c.embedding_model = %(model)s{dense_filters}
     ORDER BY {distance}
     LIMIT %(candidates)s
 ),
@@ -245,17 +261,18 @@ LIMIT %(limit)s
 
 def _permitted_chunks(
     cursor: Any, permitted_sql: str, permitted_params: list[Any]
-) -> tuple[int, list[int]]:
+) -> tuple[int, list[int], str | None]:
     """How many chunks the permitted collections hold, from the documents'
     counts (one row per document instead of one per chunk: cheap at a
-    million chunks), and which collections hold them."""
+    million chunks), which collections hold them, and the index's model."""
     cursor.execute(
-        "SELECT coalesce(sum(chunk_count), 0), coalesce(array_agg(DISTINCT collection_id), '{}') "  # noqa: S608 - built by the ORM
+        "SELECT coalesce(sum(chunk_count), 0), coalesce(array_agg(DISTINCT collection_id), '{}'), "  # noqa: S608 - built by the ORM
+        "(SELECT model_name FROM kb_embeddingindex WHERE id = 1) "
         f"FROM kb_document WHERE collection_id IN ({permitted_sql})",
         permitted_params,
     )
     row = cursor.fetchone()
-    return (int(row[0]), list(row[1])) if row else (0, [])
+    return (int(row[0]), list(row[1]), row[2]) if row else (0, [], None)
 
 
 def search_chunks(
@@ -267,11 +284,13 @@ def search_chunks(
     filters: SearchFilters | None = None,
     mode: str = "hybrid",
     query_vector: Any = None,
+    query_model: str | None = None,
 ) -> SearchResult:
     """The best ``limit`` chunks for ``query`` among what ``user`` may read.
     ``mode`` is ``hybrid``, ``dense`` or ``lexical`` (the last two for
-    evaluation)."""
-    from kb.embedding import get_embedder
+    evaluation). ``query_vector`` may be given with the ``query_model`` that
+    made it (else the index's model is assumed)."""
+    from kb.index import index_embedder
 
     filters = filters or SearchFilters()
     timings: dict[str, float] = {}
@@ -289,12 +308,10 @@ def search_chunks(
     vector_text = None
     if dense_on:
         started = time.perf_counter()
-        vector = (
-            query_vector
-            if query_vector is not None
-            else get_embedder().encode([query])[0]
-        )
-        vector_text = vector_literal(vector)
+        if query_vector is None:
+            embedder = index_embedder()
+            query_vector, query_model = embedder.encode([query])[0], embedder.model_name
+        vector_text = vector_literal(query_vector)
         timings["embed_ms"] = (time.perf_counter() - started) * 1000
     # Fusion needs a deep list from each half; a dense-only query just its page.
     candidates = max(CANDIDATES, limit) if mode == "hybrid" else limit
@@ -303,11 +320,21 @@ def search_chunks(
     started = time.perf_counter()
     path = "none"
     with transaction.atomic(), connection.cursor() as cursor:
+        # A model switch (manage.py reembed) cannot commit while this
+        # statement runs, so the model read below is the one the chunks hold.
+        cursor.execute("LOCK TABLE kb_chunk IN ACCESS SHARE MODE")
         # One look at the permitted set: its size is BM25's N and picks the
         # dense path; its collections steer the exact scan.
-        count, collection_ids = _permitted_chunks(
+        count, collection_ids, index_model = _permitted_chunks(
             cursor, permitted_sql, permitted_params
         )
+        if index_model is None:  # no index row yet: nothing was re-embedded
+            index_model = query_model or embedding_model_label()
+        if dense_on and query_model not in (None, index_model):
+            # The query was embedded just before a model switch: embed again.
+            embedder = index_embedder()
+            vector_text = vector_literal(embedder.encode([query])[0])
+        query_model = index_model
         terms = (
             lexical_terms(cursor, query, permitted_sql, permitted_params, count)
             if mode != "dense"
@@ -345,6 +372,7 @@ def search_chunks(
         )
         params: dict[str, Any] = {
             "vector": vector_text or "[0]",
+            "model": query_model or "",
             # A valid placeholder when the lexical list is off (lexical_on is false).
             "lexical": " | ".join(f"'{lexeme}'" for lexeme in lexemes)
             or "'placeholder'",
@@ -393,7 +421,11 @@ def search_chunks(
         hits = [replace(hits[index], score=scores[index]) for index in order]
         timings["rerank_ms"] = (time.perf_counter() - started) * 1000
     return SearchResult(
-        hits[:wanted], dense_on, path if dense_on else "lexical", timings
+        hits[:wanted],
+        dense_on,
+        path if dense_on else "lexical",
+        timings,
+        query_model if dense_on else None,
     )
 
 

@@ -136,7 +136,7 @@ class SearchAPIView(APIView):
                 "text": hit.text,
                 "score": hit.score,
                 "snippet_html": hit.snippet_html,
-                "url": f"/documents/{hit.document_id}/?chunk={hit.chunk_id}#chunk-{hit.chunk_id}",
+                "url": hit.url,
             }
             for hit in result.hits
         ]

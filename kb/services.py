@@ -67,9 +67,11 @@ def collection_update(
     actor: User,
     name: str | None = None,
     description: str | None = None,
+    retention: tuple[str, int | None] | None = None,
     request: HttpRequest | None = None,
 ) -> Collection:
-    changed: dict[str, str] = {}
+    """Rename, describe, or set the retention policy (action, days)."""
+    changed: dict[str, Any] = {}
     if name is not None and name.strip() != collection.name:
         name = name.strip()
         if not name:
@@ -89,6 +91,13 @@ def collection_update(
     if description is not None and description != collection.description:
         changed["description"] = description
         collection.description = description
+    if retention is not None:
+        action, days = retention
+        days = days if action else None
+        if (action, days) != (collection.retention_action, collection.retention_days):
+            changed["retention_action"] = action
+            changed["retention_days"] = days
+            collection.retention_action, collection.retention_days = action, days
     if changed:
         collection.save(update_fields=[*changed, "updated_at"])
         audit_record(

@@ -1,18 +1,77 @@
-"""Stored originals: written under generated names, removed after commit."""
+"""Stored originals: written under generated names (encrypted when
+encryption at rest is on), read back as plaintext, removed after commit."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
-from collections.abc import Iterable
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO
 
 from django.core.files.storage import default_storage
 from django.db import transaction
+
+from kb.crypto import DecryptingReader, encrypt_stream, is_encrypted, keyring
 
 logger = logging.getLogger(__name__)
 
 
 def storage_path(storage_name: str) -> str:
     return f"originals/{storage_name[:2]}/{storage_name}"
+
+
+def stored_file(storage_name: str) -> Path:
+    return Path(default_storage.path(storage_path(storage_name)))
+
+
+def store_original(temp_path: Path, storage_name: str) -> None:
+    """Move an uploaded temporary file into storage, encrypting it on the way
+    when encryption at rest is on."""
+    final = stored_file(storage_name)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    ring = keyring()
+    if not ring.enabled:
+        temp_path.replace(final)
+        return
+    sealed = final.with_name(final.name + ".part")
+    with temp_path.open("rb") as source, sealed.open("wb") as target:
+        encrypt_stream(source, target, ring.active)
+    sealed.replace(final)
+    temp_path.unlink(missing_ok=True)
+
+
+def open_original(storage_name: str) -> IO[bytes]:
+    """The original's plaintext, whether or not it is stored encrypted.
+    Raises FileNotFoundError when it is gone."""
+    path = stored_file(storage_name)
+    handle = path.open("rb")
+    if handle.read(8) != b"ARCHENC1":
+        handle.seek(0)
+        return handle
+    handle.seek(0)
+    return io.BufferedReader(DecryptingReader(handle))
+
+
+@contextlib.contextmanager
+def plaintext_path(storage_name: str) -> Iterator[Path]:
+    """A path to the original's plaintext for a parser: the stored file
+    itself, or a private temporary copy when it is stored encrypted."""
+    path = stored_file(storage_name)
+    if not path.exists() or not is_encrypted(path):
+        yield path
+        return
+    handle, name = tempfile.mkstemp(prefix="archivist-plain-", suffix=path.suffix)
+    try:
+        with os.fdopen(handle, "wb") as target, open_original(storage_name) as source:
+            while block := source.read(1024 * 1024):
+                target.write(block)
+        yield Path(name)
+    finally:
+        Path(name).unlink(missing_ok=True)
 
 
 def delete_stored_files_on_commit(storage_names: Iterable[str]) -> None:

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.current import signed_in_user
 from kb import selectors, services
-from kb.forms import CollectionForm, GrantForm, RoleForm
+from kb.forms import CollectionForm, CollectionSettingsForm, GrantForm, RoleForm
 from kb.models import Action, Collection, CollectionGrant, Role
 from kb.selectors import collection_for_action
 
@@ -93,7 +93,7 @@ def collection_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def collection_settings(request: HttpRequest, pk: int) -> HttpResponse:
     collection = _collection(request, pk, Action.MANAGE)
-    form = CollectionForm(request.POST or None, instance=collection)
+    form = CollectionSettingsForm(request.POST or None, instance=collection)
     if request.method == "POST" and form.is_valid():
         try:
             services.collection_update(
@@ -101,6 +101,10 @@ def collection_settings(request: HttpRequest, pk: int) -> HttpResponse:
                 actor=signed_in_user(request),
                 name=form.cleaned_data["name"],
                 description=form.cleaned_data["description"],
+                retention=(
+                    form.cleaned_data["retention_action"],
+                    form.cleaned_data["retention_days"],
+                ),
                 request=request,
             )
         except ValidationError as exc:

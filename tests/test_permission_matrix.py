@@ -65,6 +65,15 @@ MATRIX: dict[str, dict[str, Row]] = {
     # 200 or 503 depending on whether a test worker is up; the body is tested
     # in tests/config/test_health.py.
     "readyz": {"GET": everyone(frozenset({200, 503})), "default": everyone(405)},
+    # The test client calls from 127.0.0.1, which METRICS_ALLOWED_NETWORKS
+    # allows by default; other addresses and tokens: tests/ops/test_metrics.py.
+    "metrics": {"GET": everyone(200), "default": everyone(405)},
+    # Staff only; a POST with an empty form shows the form again with errors.
+    "ops:dashboard": {
+        "GET": row(302, 302, 302, 302, 200, 302),
+        "POST": row(302, 302, 302, 302, 200, 302),
+        "default": row(302, 302, 302, 302, 405, 302),
+    },
     # Django's language switch redirects back whatever the method.
     "set_language": {"default": everyone(302)},
     # Django's form views treat PUT like POST (an empty form: shown again).

@@ -8,13 +8,21 @@ import pytest
 from inference.cache import AnswerCache, CachedAnswer, normalise, scope_key, signature
 from kb.embedding import get_embedder
 
+MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
 
 def test_scope_changes_with_any_collection_or_version() -> None:
-    base = scope_key([(1, 3), (2, 7)])
-    assert scope_key([(2, 7), (1, 3)]) == base  # order does not matter
-    assert scope_key([(1, 3)]) != base  # one collection fewer
-    assert scope_key([(1, 4), (2, 7)]) != base  # a collection changed
-    assert scope_key([]) != base
+    base = scope_key([(1, 3), (2, 7)], embedding_model=MODEL)
+    assert (
+        scope_key([(2, 7), (1, 3)], embedding_model=MODEL) == base
+    )  # order does not matter
+    assert scope_key([(1, 3)], embedding_model=MODEL) != base  # one collection fewer
+    assert (
+        scope_key([(1, 4), (2, 7)], embedding_model=MODEL) != base
+    )  # a collection changed
+    assert scope_key([], embedding_model=MODEL) != base
+    # Another embedding model (after manage.py reembed): another scope.
+    assert scope_key([(1, 3), (2, 7)], embedding_model="other-model") != base
 
 
 def test_normalise_ignores_case_spacing_and_trailing_punctuation() -> None:
@@ -63,7 +71,7 @@ def test_true_paraphrases_share_a_signature(first: str, second: str) -> None:
 def test_semantic_tier_serves_paraphrases_but_not_near_misses(db: None) -> None:
     cache = AnswerCache()
     cache.purge()
-    scope = scope_key([(99, 1)])
+    scope = scope_key([(99, 1)], embedding_model=MODEL)
     question = "What is the refund window for Zephyr headphones?"
     embedder = get_embedder()
     cache.put(
@@ -82,7 +90,10 @@ def test_semantic_tier_serves_paraphrases_but_not_near_misses(db: None) -> None:
     assert lookup("What is the refund window for Orion headphones?") == "miss"
     assert lookup("What is the warranty period for Zephyr headphones?") == "miss"
     # Another scope never sees it.
-    assert cache.get(scope_key([(99, 2)]), question, np.zeros(384)) is None
+    assert (
+        cache.get(scope_key([(99, 2)], embedding_model=MODEL), question, np.zeros(384))
+        is None
+    )
     stats = cache.stats()
     assert stats["exact"] == 1 and stats["semantic"] == 1 and stats["miss"] >= 3
     assert cache.purge() > 0

@@ -10,6 +10,7 @@ from django.test import Client
 
 from ingest.services import chunk_rows_insert
 from kb import search as search_module
+from kb.index import active_model_name
 from kb.models import Collection, Document, Role
 from kb.search import search_chunks
 from kb.services import collection_create, grant_revoke, grant_set
@@ -41,7 +42,7 @@ def _insert_synthetic_chunks(collection: Collection, count: int, seed: int) -> D
         for i, vector in enumerate(vectors)
     ]  # fmt: skip
     with connection.cursor() as cursor:
-        chunk_rows_insert(cursor, rows, model_name="synthetic")
+        chunk_rows_insert(cursor, rows, model_name=active_model_name())
     return document
 
 

@@ -1,0 +1,207 @@
+"""Prometheus metrics for every Archivist process (web, worker, beat).
+
+Counters and histograms are recorded where things happen (requests, answers,
+the answer cache, ingestion, the LLM client). Under gunicorn and Celery many
+processes record them, so when ``PROMETHEUS_MULTIPROC_DIR`` is set (the
+launcher and compose set it) each process writes its samples to files there
+and ``/metrics`` adds them up. The files are named by host and process id, so
+web and worker containers may share one volume without overwriting each
+other. Values that describe the present (queue depth, worker heartbeats,
+documents by status) are read when Prometheus scrapes, not recorded.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import values
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+    # Before any metric exists: file names must be unique across hosts.
+    _HOST = socket.gethostname()
+    values.ValueClass = values.MultiProcessValue(
+        process_identifier=lambda: f"{_HOST}-{os.getpid()}"
+    )
+
+from prometheus_client import Counter, Histogram
+
+# Seconds: from a cached answer (tens of ms) to a slow CPU model (a minute).
+LATENCY_BUCKETS = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+)  # fmt: skip
+
+HTTP_REQUEST_SECONDS = Histogram(
+    "archivist_http_request_duration_seconds",
+    "Time to produce a response (a stream's headers), by route pattern.",
+    ["route", "method", "status"],
+    buckets=LATENCY_BUCKETS,
+)
+ANSWER_SECONDS = Histogram(
+    "archivist_answer_duration_seconds",
+    "Answer latency by phase: retrieval, first_token, generation, total.",
+    ["phase", "cached"],
+    buckets=LATENCY_BUCKETS,
+)
+ANSWERS = Counter(
+    "archivist_answers_total",
+    "Answers by outcome (complete, not_found, failed, cancelled).",
+    ["status"],
+)
+ANSWER_CACHE_LOOKUPS = Counter(
+    "archivist_answer_cache_lookups_total",
+    "Answer cache lookups by result: exact or semantic hit, or miss.",
+    ["result"],
+)
+INGESTED_DOCUMENTS = Counter(
+    "archivist_ingest_documents_total",
+    "Documents that finished ingestion, by outcome (ready or failed).",
+    ["outcome"],
+)
+INGEST_FAILURES = Counter(
+    "archivist_ingest_failures_total",
+    "Documents that failed, by the stage they were in.",
+    ["stage"],
+)
+INGESTED_CHUNKS = Counter(
+    "archivist_ingest_chunks_total", "Chunks embedded and written."
+)
+INGEST_STAGE_SECONDS = Histogram(
+    "archivist_ingest_stage_duration_seconds",
+    "Time spent per ingestion batch in each stage (parse, embed, write).",
+    ["stage"],
+    buckets=LATENCY_BUCKETS,
+)
+LLM_ERRORS = Counter(
+    "archivist_llm_errors_total",
+    "LLM calls that failed, by kind (unavailable, http_error, first_token_timeout, "
+    "stalled, total_timeout, broken).",
+    ["kind"],
+)
+
+
+def observe_answer(timings_ms: dict[str, float], *, status: str, cached: bool) -> None:
+    label = "yes" if cached else "no"
+    ANSWERS.labels(status=status).inc()
+    for phase in ("retrieval", "first_token", "generation", "total"):
+        value = timings_ms.get(f"{phase}_ms")
+        if value is not None:
+            ANSWER_SECONDS.labels(phase=phase, cached=label).observe(value / 1000)
+
+
+class LiveStateCollector(Collector):
+    """Gauges read at scrape time: Celery queue depth from the broker, worker
+    heartbeat ages, and documents per ingestion status."""
+
+    def collect(self) -> Iterator[Any]:
+        yield from self._queues_and_workers()
+        yield from self._documents()
+
+    def _queues_and_workers(self) -> Iterator[Any]:
+        import redis
+        from django.conf import settings
+
+        from config.heartbeat import HEARTBEAT_KEY_PREFIX
+
+        depth = GaugeMetricFamily(
+            "archivist_queue_depth",
+            "Messages waiting in each Celery queue.",
+            labels=["queue"],
+        )
+        workers = GaugeMetricFamily(
+            "archivist_worker_heartbeat_age_seconds",
+            "Seconds since each live worker's last heartbeat.",
+            labels=["worker"],
+        )
+        up = GaugeMetricFamily(
+            "archivist_broker_up", "1 when the Redis broker answered the scrape."
+        )
+        try:
+            client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
+            for queue, count in queue_depths(client).items():
+                depth.add_metric([queue], count)
+            now = time.time()
+            for key in client.scan_iter(match=f"{HEARTBEAT_KEY_PREFIX}*", count=100):
+                name = _text(key).removeprefix(HEARTBEAT_KEY_PREFIX)
+                raw = client.get(key)
+                try:
+                    age = max(0.0, now - float(_text(raw))) if raw else 0.0
+                except ValueError:
+                    age = 0.0
+                workers.add_metric([name], age)
+            up.add_metric([], 1)
+        except redis.RedisError:
+            up.add_metric([], 0)
+        yield depth
+        yield workers
+        yield up
+
+    def _documents(self) -> Iterator[Any]:
+        from django.db import DatabaseError
+        from django.db.models import Count
+
+        from kb.models import Document
+
+        documents = GaugeMetricFamily(
+            "archivist_documents", "Documents by ingestion status.", labels=["status"]
+        )
+        try:
+            counts = dict(
+                Document.objects.order_by()
+                .values_list("status")
+                .annotate(n=Count("id"))
+                .values_list("status", "n")
+            )
+        except DatabaseError:
+            counts = {}
+        for status in Document.Status.values:
+            documents.add_metric([status], counts.get(status, 0))
+        yield documents
+
+
+def queue_depths(client: Any) -> dict[str, int]:
+    """Messages waiting per queue. Celery's Redis transport keeps a queue as a
+    list under its name, plus one list per priority step."""
+    from django.conf import settings
+
+    depths: dict[str, int] = {}
+    for queue in settings.CELERY_QUEUE_NAMES:
+        keys = [queue, *(f"{queue}\x06\x16{step}" for step in range(1, 10))]
+        pipe = client.pipeline()
+        for key in keys:
+            pipe.llen(key)
+        depths[queue] = sum(int(n) for n in pipe.execute())
+    return depths
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text for a scrape, and its content type."""
+    from prometheus_client import (
+        CONTENT_TYPE_LATEST,
+        REGISTRY,
+        CollectorRegistry,
+        generate_latest,
+        multiprocess,
+    )
+
+    registry: CollectorRegistry
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    output = generate_latest(registry)
+    live = CollectorRegistry()
+    live.register(LiveStateCollector())
+    return output + generate_latest(live), CONTENT_TYPE_LATEST

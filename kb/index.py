@@ -1,0 +1,47 @@
+"""Which embedding model the search index holds, and its embedder.
+
+Ingestion and search ask here, not the settings: after ``manage.py reembed``
+the index may hold another model than ``EMBEDDING_MODEL`` names, and a query
+must be embedded by the model that made the vectors it is compared with.
+"""
+
+from __future__ import annotations
+
+from kb.embedding import (
+    Embedder,
+    EmbeddingError,
+    embedder_for_model,
+    embedding_model_label,
+)
+from kb.models import EMBEDDING_DIMENSIONS, EmbeddingIndex
+
+INDEX_ROW = 1
+
+
+def active_index() -> EmbeddingIndex:
+    index, _created = EmbeddingIndex.objects.get_or_create(
+        pk=INDEX_ROW,
+        defaults={
+            "model_name": embedding_model_label(),
+            "dimensions": EMBEDDING_DIMENSIONS,
+        },
+    )
+    return index
+
+
+def active_model_name() -> str:
+    return active_index().model_name
+
+
+def index_embedder() -> Embedder:
+    """The embedder of the model the index holds, checked against the
+    index's dimensions."""
+    index = active_index()
+    embedder = embedder_for_model(index.model_name)
+    if embedder.dimensions != index.dimensions:
+        raise EmbeddingError(
+            f"{index.model_name} makes {embedder.dimensions}-dimensional vectors but "
+            f"the index holds {index.dimensions}: run `manage.py reembed --model "
+            f"{index.model_name}` to rebuild the vectors."
+        )
+    return embedder

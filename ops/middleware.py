@@ -1,0 +1,29 @@
+"""Request latency by route, for Prometheus."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+from config.metrics import HTTP_REQUEST_SECONDS
+
+
+class RequestMetricsMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        match = getattr(request, "resolver_match", None)
+        # The route pattern, not the path: ids in paths would make a series
+        # per document.
+        route = match.route if match is not None and match.route else "unmatched"
+        HTTP_REQUEST_SECONDS.labels(
+            route=route[:120],
+            method=request.method or "",
+            status=f"{response.status_code // 100}xx",
+        ).observe(time.perf_counter() - started)
+        return response

@@ -1,0 +1,148 @@
+"""Changing the embedding model while queries run: no query fails, every
+query's dense results come from one model (the one that embedded it), new
+uploads use the new model, and the change can be undone the same way."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.db import connection
+
+from kb.embedding import embedder_for_model
+from kb.index import active_index, active_model_name
+from kb.models import Chunk, Document
+from kb.search import SearchResult, search_chunks
+from ops.reembed import ReembedError, reembed
+from tests.conftest import World
+from tests.ingest.conftest import upload_bytes, wait_final
+
+pytestmark = pytest.mark.slow
+
+TEXTS = [
+    "Glaciers retreat as summer temperatures rise in the Alps.",
+    "The quarterly budget shows higher spending on travel.",
+    "Vaccination programmes reduced measles cases sharply.",
+    "The new office opens in Shenzhen next spring.",
+    "Solar panels on the warehouse roof cut electricity bills.",
+    "Employees may carry over five days of unused leave.",
+    "The database migration finished without downtime.",
+    "Bees pollinate the orchards in early April.",
+]
+QUERY = "How much leave can staff carry into next year?"
+
+
+def _second_model(path: Path) -> str:
+    """A different model, made offline from the bundled one: MiniLM with a
+    fixed random projection to 256 dimensions (another size, other vectors)."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer import modules
+
+    from kb.embedding import _bundled_model_path
+
+    base = SentenceTransformer(_bundled_model_path(), device="cpu")
+    torch.manual_seed(7)
+    dense = modules.Dense(
+        in_features=384,
+        out_features=256,
+        bias=False,
+        activation_function=torch.nn.Identity(),
+    )
+    torch.nn.init.orthogonal_(dense.linear.weight)
+    model = SentenceTransformer(
+        modules=[base[0], base[1], dense, modules.Normalize()], device="cpu"
+    )
+    model.save(str(path))
+    return str(path)
+
+
+def _dimensions() -> set[int]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT vector_dims(embedding::vector) FROM kb_chunk")
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _assert_one_model(result: SearchResult) -> None:
+    """The reported similarities are the query's cosine to each passage under
+    the model named: impossible if vectors of two models were compared."""
+    assert result.embedding_model is not None
+    embedder = embedder_for_model(result.embedding_model)
+    query = embedder.encode([QUERY])[0]
+    passages = embedder.encode([hit.text for hit in result.hits])
+    expected = passages @ query
+    reported = np.array([hit.similarity for hit in result.hits])
+    assert np.allclose(expected, reported, atol=0.02), (expected, reported)
+
+
+def test_model_change_while_queries_run(ingest_world: World, tmp_path: Path) -> None:
+    world = ingest_world
+    documents = [
+        upload_bytes(
+            world, world.collection_a, f"topic-{n}.txt", text.encode()
+        ).document
+        for n, text in enumerate(TEXTS)
+    ]
+    assert all(
+        d.status == "ready" for d in wait_final([d.pk for d in documents], 120).values()
+    )
+    readable = Chunk.objects.filter(collection=world.collection_a).count()
+    old_model = active_model_name()
+    new_model = _second_model(tmp_path / "minilm-256")
+    with pytest.raises(ReembedError, match="already uses"):
+        reembed(model_name=old_model)
+
+    results: list[SearchResult] = []
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def ask_continuously() -> None:
+        try:
+            while not stop.is_set():
+                results.append(search_chunks(user=world.bob, query=QUERY, mode="dense"))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=ask_continuously)
+    thread.start()
+    try:
+        time.sleep(0.5)
+        index = reembed(model_name=new_model)
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    assert not errors, errors
+    assert index.model_name == new_model and index.dimensions == 256
+    assert not index.pending_model
+    assert {r.embedding_model for r in results} == {old_model, new_model}
+    # Every query found every passage bob may read, before, during and after.
+    assert {len(r.hits) for r in results} == {readable}
+    for model in (old_model, new_model):
+        made = [r for r in results if r.embedding_model == model]
+        for result in (made[0], made[-1]):
+            _assert_one_model(result)
+    assert _dimensions() == {256}
+    assert set(Chunk.objects.values_list("embedding_model", flat=True)) == {new_model}
+    best = search_chunks(user=world.bob, query=QUERY, mode="dense").hits[0]
+    assert "leave" in best.text
+
+    # The worker embeds new uploads with the index's model.
+    later = upload_bytes(
+        world, world.collection_a, "later.txt", b"Parental leave lasts sixteen weeks."
+    ).document
+    assert wait_final([later.pk], 180)[later.pk].status == Document.Status.READY
+    assert set(
+        Chunk.objects.filter(document=later).values_list("embedding_model", flat=True)
+    ) == {new_model}
+    _assert_one_model(search_chunks(user=world.bob, query=QUERY, mode="dense"))
+
+    # And back: the installation ends as it began.
+    reembed(model_name=old_model)
+    assert active_index().dimensions == 384 and _dimensions() == {384}
+    _assert_one_model(search_chunks(user=world.bob, query=QUERY, mode="dense"))
