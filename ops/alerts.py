@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import httpx
 from django.conf import settings
 from django.db import connection
+from django.db.models import Max, Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -81,8 +82,9 @@ def _failure_rate(config: AlertSettings, since: dt.datetime) -> Evaluation:
 
 
 def _stalled_queue(config: AlertSettings, now: dt.datetime) -> Evaluation:
-    """Stalled: a document has waited in the queue, or gone without a
-    heartbeat while being ingested, for longer than the threshold."""
+    """Stalled: documents wait or run, yet nothing has moved (no document
+    finished, no heartbeat) for longer than the threshold. A long backlog
+    that is being worked through is not stalled."""
     minutes = config.stalled_queue_minutes
     waiting = Document.objects.filter(status=Document.Status.QUEUED)
     active = Document.objects.filter(
@@ -92,33 +94,31 @@ def _stalled_queue(config: AlertSettings, now: dt.datetime) -> Evaluation:
             Document.Status.EMBEDDING,
         ]
     )
-    oldest_wait = (
-        waiting.order_by("updated_at").values_list("updated_at", flat=True).first()
-    )
-    oldest_beat = (
-        active.order_by("heartbeat_at").values_list("heartbeat_at", flat=True).first()
-    )
-    ages = [
-        (now - moment).total_seconds() / 60
-        for moment in (oldest_wait, oldest_beat)
-        if moment is not None
-    ]
-    age = max(ages) if ages else 0.0
+    queued, running = waiting.count(), active.count()
+    age = 0.0
+    if queued or running:
+        finished = Document.objects.filter(
+            status__in=[Document.Status.READY, Document.Status.FAILED]
+        ).aggregate(last=Max("updated_at"))["last"]
+        beat = active.aggregate(last=Max("heartbeat_at"))["last"]
+        # Waiting since the backlog's oldest document arrived, at the latest.
+        oldest = waiting.aggregate(first=Min("updated_at"))["first"]
+        moments = [m for m in (finished, beat) if m is not None]
+        last_moved = max(moments) if moments else oldest
+        if oldest is not None and last_moved is not None:
+            last_moved = max(last_moved, oldest)
+        if last_moved is not None:
+            age = max(0.0, (now - last_moved).total_seconds() / 60)
     firing = bool(minutes and age > minutes)
     return Evaluation(
         AlertState.Name.STALLED_QUEUE,
         firing,
         age,
         _(
-            "%(queued)d queued and %(active)d running documents; the oldest has "
-            "waited %(age).0f min (threshold %(t)d min)."
+            "%(queued)d queued and %(active)d running documents; nothing has "
+            "moved for %(age).0f min (threshold %(t)d min)."
         )
-        % {
-            "queued": waiting.count(),
-            "active": active.count(),
-            "age": age,
-            "t": minutes,
-        },
+        % {"queued": queued, "active": running, "age": age, "t": minutes},
     )
 
 

@@ -112,6 +112,16 @@ def test_stalled_queue_and_latency(world: World, settings) -> None:
     assert (results["stalled_queue"].value or 0) > 39
     assert results["p95_latency"].firing
     assert results["p95_latency"].value == pytest.approx(45.0)
+    # A backlog that is being worked through is not stalled.
+    finished = Document.objects.create(
+        collection=world.collection_b,
+        title="done.txt",
+        original_filename="done.txt",
+        sha256="f" * 64,
+        status=Document.Status.READY,
+    )
+    assert not {item.name: item for item in evaluate()}["stalled_queue"].firing
+    finished.delete()
     config = alert_settings()
     config.stalled_queue_minutes = 0  # 0 turns an alert off
     config.p95_latency_seconds = 60
