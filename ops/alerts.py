@@ -110,6 +110,13 @@ def _stalled_queue(config: AlertSettings, now: dt.datetime) -> Evaluation:
         if last_moved is not None:
             age = max(0.0, (now - last_moved).total_seconds() / 60)
     firing = bool(minutes and age > minutes)
+    if not (queued or running):
+        return Evaluation(
+            AlertState.Name.STALLED_QUEUE,
+            False,
+            0.0,
+            _("No document is waiting or being ingested."),
+        )
     return Evaluation(
         AlertState.Name.STALLED_QUEUE,
         firing,

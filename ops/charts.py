@@ -22,13 +22,15 @@ class Series:
 
 
 def _nice_max(value: float) -> float:
+    """The top of the axis: four equal steps of 1, 2, 2.5 or 5 times a power of ten."""
     if value <= 0:
         return 1.0
-    exponent = 10 ** math.floor(math.log10(value))
+    rough = value / 4
+    exponent = 10 ** math.floor(math.log10(rough))
     for step in (1, 2, 2.5, 5, 10):
-        if value <= step * exponent:
-            return step * exponent
-    return 10 * exponent
+        if rough <= step * exponent:
+            return 4 * step * exponent
+    return 40 * exponent
 
 
 def _format(value: float) -> str:

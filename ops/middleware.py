@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from config.metrics import HTTP_REQUEST_SECONDS
@@ -20,7 +21,12 @@ class RequestMetricsMiddleware:
         match = getattr(request, "resolver_match", None)
         # The route pattern, not the path: ids in paths would make a series
         # per document.
-        route = match.route if match is not None and match.route else "unmatched"
+        if match is not None and match.route:
+            route = match.route
+        elif request.path.startswith("/" + settings.STATIC_URL.lstrip("/")):
+            route = "static"  # served by WhiteNoise before URL resolution
+        else:
+            route = "unmatched"
         HTTP_REQUEST_SECONDS.labels(
             route=route[:120],
             method=request.method or "",
