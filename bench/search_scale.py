@@ -84,6 +84,12 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--ef",
+        default="",
+        help="comma-separated hnsw.ef_search values to compare on the HNSW path "
+        "(default: the product's HNSW_EF_SEARCH)",
+    )
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
 
@@ -243,33 +249,44 @@ def main() -> None:
         )
         print(f"# exact scan below {EXACT_SCAN_MAX_CHUNKS:,} permitted chunks")
 
-        for selectivity in SELECTIVITIES:
-            truths = exact_top(selectivity)
-            permitted = permitted_collections(selectivity)
-            permitted_chunks = sum(sizes[: permitted_collections(selectivity)])
-            latencies, recalls, returned, paths = [], [], [], set()
-            for query, expected in zip(queries, truths, strict=True):
-                started = time.perf_counter()
-                result = search_chunks(
-                    user=users[selectivity],
-                    query="synthetic",
-                    mode="dense",
-                    limit=K,
-                    query_vector=query,
+        from kb import search as search_module
+
+        ef_values = [int(v) for v in args.ef.split(",") if v.strip()] or [
+            search_module.HNSW_EF_SEARCH
+        ]
+        truths_by_selectivity = {s: exact_top(s) for s in SELECTIVITIES}
+        for pass_number, ef in enumerate(ef_values):
+            search_module.HNSW_EF_SEARCH = ef
+            for selectivity in SELECTIVITIES:
+                permitted = permitted_collections(selectivity)
+                permitted_chunks = sum(sizes[:permitted])
+                if pass_number and permitted_chunks <= EXACT_SCAN_MAX_CHUNKS:
+                    continue  # the exact path does not depend on ef_search
+                truths = truths_by_selectivity[selectivity]
+                latencies, recalls, returned, paths = [], [], [], set()
+                for query, expected in zip(queries, truths, strict=True):
+                    started = time.perf_counter()
+                    result = search_chunks(
+                        user=users[selectivity],
+                        query="synthetic",
+                        mode="dense",
+                        limit=K,
+                        query_vector=query,
+                    )
+                    latencies.append((time.perf_counter() - started) * 1000)
+                    found = {hit.chunk_id for hit in result.hits}
+                    recalls.append(len(found & expected) / K)
+                    returned.append(len(result.hits))
+                    paths.add(result.path)
+                p95 = percentile(latencies, 0.95)
+                print(
+                    f"ef_search={ef} permitted {selectivity:.1%} ({permitted} collections, "
+                    f"{permitted_chunks:,} chunks) path={'/'.join(sorted(paths))} "
+                    f"recall@10={statistics.mean(recalls):.3f} min rows={min(returned)} "
+                    f"p50={percentile(latencies, 0.5):.1f}ms p95={p95:.1f}ms "
+                    f"({p95 / unfiltered_p95:.2f}x unfiltered p95)",
+                    flush=True,
                 )
-                latencies.append((time.perf_counter() - started) * 1000)
-                found = {hit.chunk_id for hit in result.hits}
-                recalls.append(len(found & expected) / K)
-                returned.append(len(result.hits))
-                paths.add(result.path)
-            p95 = percentile(latencies, 0.95)
-            print(
-                f"permitted {selectivity:.1%} ({permitted} collections, {permitted_chunks:,} chunks) "
-                f"path={'/'.join(sorted(paths))} recall@10={statistics.mean(recalls):.3f} "
-                f"min rows={min(returned)} p50={percentile(latencies, 0.5):.1f}ms "
-                f"p95={p95:.1f}ms ({p95 / unfiltered_p95:.2f}x unfiltered p95)",
-                flush=True,
-            )
 
 
 if __name__ == "__main__":

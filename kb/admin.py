@@ -14,7 +14,14 @@ class GrantInline(admin.TabularInline):
 
 @admin.register(Collection)
 class CollectionAdmin(admin.ModelAdmin):
-    list_display = ("name", "created_by", "created_at", "version")
+    list_display = (
+        "name",
+        "created_by",
+        "created_at",
+        "version",
+        "retention_action",
+        "retention_days",
+    )
     search_fields = ("name", "description")
     inlines = [GrantInline]
     filter_horizontal = ("api_tokens",)

@@ -185,3 +185,17 @@ def test_main_journeys(
     page.wait_for_load_state()
     assert ("提问" if chinese else "Ask") in page.inner_text("header nav")
     assert len(list(journey.folder.glob("*.png"))) == journey.step
+
+    # Staff: the operations dashboard, its charts drawn without any script.
+    page.click("form.logout button[type=submit]")
+    journey.go("/accounts/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", PASSWORD)
+    page.click("#main form button[type=submit]")
+    page.wait_for_selector("#ask-form")
+    journey.go("/operations/dashboard/")
+    page.wait_for_selector("svg.chart")
+    assert page.locator("svg.chart").count() == 5
+    assert "parental leave" in page.inner_text("#slowest-title + table").lower()
+    journey.shot("operations-dashboard")
+    assert len(list(journey.folder.glob("*.png"))) == journey.step

@@ -87,3 +87,34 @@ def test_audit_retention(world: World, settings) -> None:
     settings.AUDIT_RETENTION_DAYS = 365
     assert audit_retention() == 1
     assert AuditEvent.objects.count() == recent
+
+
+def test_managers_set_the_policy_in_the_collection_settings(
+    world: World, client
+) -> None:
+    url = f"/collections/{world.collection_a.pk}/settings/"
+    client.force_login(world.alice)
+    form = {"name": "Collection A", "description": "handbook"}
+    missing_days = client.post(url, {**form, "retention_action": "archive"})
+    assert missing_days.status_code == 200
+    assert "how many days" in missing_days.content.decode()
+    saved = client.post(
+        url, {**form, "retention_action": "archive", "retention_days": "30"}
+    )
+    assert saved.status_code == 302
+    collection = Collection.objects.get(pk=world.collection_a.pk)
+    assert (collection.retention_action, collection.retention_days) == ("archive", 30)
+    assert AuditEvent.objects.filter(
+        action=AuditEvent.Action.COLLECTION_CHANGED,
+        details__fields__contains=["retention_days"],
+    ).exists()
+    client.force_login(world.bob)  # a viewer of A
+    assert (
+        client.post(
+            url, {**form, "retention_action": "purge", "retention_days": "1"}
+        ).status_code
+        == 403
+    )
+    assert (
+        Collection.objects.get(pk=world.collection_a.pk).retention_action == "archive"
+    )
