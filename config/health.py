@@ -29,7 +29,7 @@ def _check_database() -> str:
     return f"pgvector {row[0]}" if row else "connected (pgvector not installed yet)"
 
 
-def _redis_client() -> redis.Redis:
+def redis_client() -> redis.Redis:
     return redis.Redis.from_url(
         settings.REDIS_URL,
         socket_connect_timeout=CHECK_TIMEOUT_SECONDS,
@@ -38,12 +38,12 @@ def _redis_client() -> redis.Redis:
 
 
 def _check_redis() -> str:
-    _redis_client().ping()
+    redis_client().ping()
     return "pong"
 
 
 def _check_worker() -> str:
-    names = live_worker_names(_redis_client())
+    names = live_worker_names(redis_client())
     if not names:
         raise RuntimeError(
             "no Celery worker heartbeat in the last "

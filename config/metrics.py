@@ -106,9 +106,9 @@ class LiveStateCollector(Collector):
 
     def _queues_and_workers(self) -> Iterator[Any]:
         import redis
-        from django.conf import settings
 
-        from config.heartbeat import HEARTBEAT_KEY_PREFIX
+        from config.health import redis_client
+        from config.heartbeat import HEARTBEAT_KEY_PREFIX, live_worker_names
 
         depth = GaugeMetricFamily(
             "archivist_queue_depth",
@@ -124,18 +124,15 @@ class LiveStateCollector(Collector):
             "archivist_broker_up", "1 when the Redis broker answered the scrape."
         )
         try:
-            client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
+            client = redis_client()
             for queue, count in queue_depths(client).items():
                 depth.add_metric([queue], count)
             now = time.time()
-            for key in client.scan_iter(match=f"{HEARTBEAT_KEY_PREFIX}*", count=100):
-                name = _text(key).removeprefix(HEARTBEAT_KEY_PREFIX)
-                raw = client.get(key)
-                try:
-                    age = max(0.0, now - float(_text(raw))) if raw else 0.0
-                except ValueError:
-                    age = 0.0
-                workers.add_metric([name], age)
+            for name in live_worker_names(client):
+                # The heartbeat's value is the time it was written.
+                beat = client.get(f"{HEARTBEAT_KEY_PREFIX}{name}")
+                if beat is not None:
+                    workers.add_metric([name], max(0.0, now - float(beat)))
             up.add_metric([], 1)
         except redis.RedisError:
             up.add_metric([], 0)
@@ -179,10 +176,6 @@ def queue_depths(client: Any) -> dict[str, int]:
             pipe.llen(key)
         depths[queue] = sum(int(n) for n in pipe.execute())
     return depths
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def render() -> tuple[bytes, str]:

@@ -29,18 +29,14 @@ VAR_DIR = Path(env_str("ARCHIVIST_VAR_DIR", str(BASE_DIR / "var")))
 # No default in production. On a machine where `make run` has run, the key it
 # generated in var/ serves local `manage.py` commands too.
 _LOCAL_SECRET_KEY_FILE = VAR_DIR / "secret_key"
-if (
-    _LOCAL_SECRET_KEY_FILE.is_file()
-    or os.environ.get("SECRET_KEY")
-    or os.environ.get("SECRET_KEY_FILE")
+_LOCAL_SECRET_KEY = (
+    _LOCAL_SECRET_KEY_FILE.read_text().strip()
+    if _LOCAL_SECRET_KEY_FILE.is_file()
+    else None
+)
+if _LOCAL_SECRET_KEY is None and not (
+    os.environ.get("SECRET_KEY") or os.environ.get("SECRET_KEY_FILE")
 ):
-    SECRET_KEY = env_str(
-        "SECRET_KEY",
-        _LOCAL_SECRET_KEY_FILE.read_text().strip()
-        if _LOCAL_SECRET_KEY_FILE.is_file()
-        else None,
-    )
-else:
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured(
@@ -49,6 +45,7 @@ else:
         "manage.py then uses) or prefix the command with SECRET_KEY=dev-only, as "
         "`make lint` does."
     )
+SECRET_KEY = env_str("SECRET_KEY", _LOCAL_SECRET_KEY)
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])

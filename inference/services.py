@@ -30,7 +30,7 @@ from inference import prompts
 from inference.cache import AnswerCache, CachedAnswer, scope_key
 from inference.llm import LLMClient, LLMError, estimate_tokens
 from inference.models import Conversation, Feedback, Message
-from kb.index import active_model_name
+from kb.index import active_index
 from kb.models import Action, Chunk, Collection
 from kb.search import (
     SearchFilters,
@@ -304,9 +304,10 @@ def _answer_events(
     if standalone != question:
         Message.objects.filter(pk=asked.pk).update(standalone_question=standalone)
 
+    index = active_index()  # read once: the cache scope and the query vector
     scope = scope_key(
         readable_collections(user, token, collection_ids),
-        embedding_model=active_model_name(),
+        embedding_model=index.model_name,
     )
     cache = AnswerCache() if use_cache else None
     vector = cache_vector = None
@@ -314,7 +315,7 @@ def _answer_events(
     if cache is not None:
         from kb.index import index_embedder
 
-        embedder = index_embedder()
+        embedder = index_embedder(index)
         vector = embedder.encode([standalone])[0]
         vector_model = embedder.model_name
         # The semantic tier only where the model reads the language: an

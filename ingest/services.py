@@ -43,7 +43,7 @@ from ingest.chunking import ChunkDraft, chunk_elements
 from ingest.filetypes import RejectedFile, detect
 from ingest.parsing import ParseFailed, parse_file
 from kb.embedding import vector_literal
-from kb.index import INDEX_ROW, active_index, index_embedder
+from kb.index import INDEX_ROW, index_embedder
 from kb.models import Collection, Document
 from kb.services import collection_touch
 from kb.storage import (
@@ -544,13 +544,13 @@ def _write_batch(
     its row lock decides who wins. The index's model is read first, under a
     share lock that a model switch must wait for."""
     ids = [item.document.pk for item in prepared]
-    active_index()  # the row exists before it is locked
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT model_name FROM kb_embeddingindex WHERE id = %s FOR SHARE",
             [INDEX_ROW],
         )
-        if cursor.fetchone()[0] != model_name:
+        index = cursor.fetchone()  # the row exists: embedding read it
+        if index is not None and index[0] != model_name:
             raise IndexModelChanged
         cursor.execute(
             "SELECT id FROM kb_document WHERE id = ANY(%s) AND status = %s "

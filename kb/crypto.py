@@ -21,6 +21,7 @@ import binascii
 import hashlib
 import io
 import os
+import shutil
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -207,19 +208,27 @@ class DecryptingReader(io.RawIOBase):
         super().close()
 
 
-def encrypt_file_in_place(path: Path, key: bytes, ring: Keyring | None = None) -> None:
-    """Re-write ``path`` encrypted under ``key`` (decrypting it first when it
-    is encrypted under another key). Atomic: readers see the old file or the
+def open_plaintext(path: Path, ring: Keyring | None = None) -> IO[bytes]:
+    """A file's plaintext, whether or not it is encrypted. Raises
+    FileNotFoundError when it is gone, DecryptionError when it cannot be read."""
+    handle = path.open("rb")
+    encrypted = handle.read(len(MAGIC)) == MAGIC
+    handle.seek(0)
+    if not encrypted:
+        return handle
+    return io.BufferedReader(DecryptingReader(handle, ring))
+
+
+def reseal_file(path: Path, key: bytes | None, ring: Keyring | None = None) -> None:
+    """Re-write ``path`` encrypted under ``key``, or as plaintext when ``key``
+    is None (whatever it was before). Atomic: readers see the old file or the
     new one, never half of either."""
     temp = path.with_name(path.name + ".rekey")
-    with path.open("rb") as source, temp.open("wb") as target:
-        if source.read(len(MAGIC)) == MAGIC:
-            source.seek(0)
-            plain: IO[bytes] = io.BufferedReader(DecryptingReader(source, ring))
+    with open_plaintext(path, ring) as plain, temp.open("wb") as target:
+        if key is None:
+            shutil.copyfileobj(plain, target, SEGMENT_BYTES)
         else:
-            source.seek(0)
-            plain = source
-        encrypt_stream(plain, target, key)
+            encrypt_stream(plain, target, key)
         target.flush()
         os.fsync(target.fileno())
     temp.replace(path)

@@ -33,10 +33,10 @@ def active_model_name() -> str:
     return active_index().model_name
 
 
-def index_embedder() -> Embedder:
-    """The embedder of the model the index holds, checked against the
-    index's dimensions."""
-    index = active_index()
+def index_embedder(index: EmbeddingIndex | None = None) -> Embedder:
+    """The embedder of the model the index holds (``index``, when the caller
+    has just read it), checked against the index's dimensions."""
+    index = index or active_index()
     embedder = embedder_for_model(index.model_name)
     if embedder.dimensions != index.dimensions:
         raise EmbeddingError(

@@ -4,9 +4,9 @@ encryption at rest is on), read back as plaintext, removed after commit."""
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -15,13 +15,32 @@ from typing import IO
 from django.core.files.storage import default_storage
 from django.db import transaction
 
-from kb.crypto import DecryptingReader, encrypt_stream, is_encrypted, keyring
+from kb.crypto import (
+    SEGMENT_BYTES,
+    encrypt_stream,
+    is_encrypted,
+    keyring,
+    open_plaintext,
+)
 
 logger = logging.getLogger(__name__)
 
 
 def storage_path(storage_name: str) -> str:
     return f"originals/{storage_name[:2]}/{storage_name}"
+
+
+def stored_originals() -> list[Path]:
+    """Every original on disk, without files half-written by an upload or a
+    key rotation."""
+    root = Path(default_storage.path("originals"))
+    if not root.exists():
+        return []
+    return sorted(
+        path
+        for path in root.rglob("*")
+        if path.is_file() and path.suffix not in {".part", ".rekey"}
+    )
 
 
 def stored_file(storage_name: str) -> Path:
@@ -47,13 +66,7 @@ def store_original(temp_path: Path, storage_name: str) -> None:
 def open_original(storage_name: str) -> IO[bytes]:
     """The original's plaintext, whether or not it is stored encrypted.
     Raises FileNotFoundError when it is gone."""
-    path = stored_file(storage_name)
-    handle = path.open("rb")
-    if handle.read(8) != b"ARCHENC1":
-        handle.seek(0)
-        return handle
-    handle.seek(0)
-    return io.BufferedReader(DecryptingReader(handle))
+    return open_plaintext(stored_file(storage_name))
 
 
 @contextlib.contextmanager
@@ -64,11 +77,10 @@ def plaintext_path(storage_name: str) -> Iterator[Path]:
     if not path.exists() or not is_encrypted(path):
         yield path
         return
-    handle, name = tempfile.mkstemp(prefix="archivist-plain-", suffix=path.suffix)
+    handle, name = tempfile.mkstemp(prefix="archivist-plain-")
     try:
         with os.fdopen(handle, "wb") as target, open_original(storage_name) as source:
-            while block := source.read(1024 * 1024):
-                target.write(block)
+            shutil.copyfileobj(source, target, SEGMENT_BYTES)
         yield Path(name)
     finally:
         Path(name).unlink(missing_ok=True)

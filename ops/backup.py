@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -41,13 +41,14 @@ from django.db import connection, connections
 from accounts.models import AuditEvent
 from accounts.services import audit_record
 from kb.crypto import (
-    MAGIC,
-    DecryptingReader,
+    SEGMENT_BYTES,
     encrypt_stream,
     encrypted_key_id,
+    is_encrypted,
     keyring,
+    open_plaintext,
 )
-from kb.storage import storage_path
+from kb.storage import storage_path, stored_originals
 
 logger = logging.getLogger(__name__)
 
@@ -255,15 +256,11 @@ def backup_create(
 
 def _open_archive(path: Path, work: Path) -> Path:
     """The plain tar of a backup (decrypted into ``work`` when encrypted)."""
-    with path.open("rb") as handle:
-        encrypted = handle.read(len(MAGIC)) == MAGIC
-    if not encrypted:
+    if not is_encrypted(path):
         return path
     plain = work / "archive.tar"
-    with path.open("rb") as source, plain.open("wb") as target:
-        reader: IO[bytes] = DecryptingReader(source)  # type: ignore[assignment]
-        while block := reader.read(1024 * 1024):
-            target.write(block)
+    with open_plaintext(path) as source, plain.open("wb") as target:
+        shutil.copyfileobj(source, target, SEGMENT_BYTES)
     return plain
 
 
@@ -403,23 +400,19 @@ def storage_check(*, delete_orphans: bool = False) -> StorageReport:
 
     media = _media_root()
     known = dict(Document.objects.values_list("storage_name", "pk"))
-    root = media / "originals"
     on_disk: set[str] = set()
     orphans: list[str] = []
     unknown_keys: list[str] = []
     configured = {key_id(key).hex() for key in keyring().keys}
-    if root.exists():
-        for path in sorted(root.rglob("*")):
-            if not path.is_file() or path.suffix in {".part", ".rekey"}:
-                continue
-            on_disk.add(path.name)
-            if path.name not in known:
-                orphans.append(str(path.relative_to(media)))
-                if delete_orphans:
-                    path.unlink(missing_ok=True)
-                continue
-            wanted = encrypted_key_id(path)
-            if wanted is not None and wanted not in configured:
-                unknown_keys.append(str(path.relative_to(media)))
+    for path in stored_originals():
+        on_disk.add(path.name)
+        if path.name not in known:
+            orphans.append(str(path.relative_to(media)))
+            if delete_orphans:
+                path.unlink(missing_ok=True)
+            continue
+        wanted = encrypted_key_id(path)
+        if wanted is not None and wanted not in configured:
+            unknown_keys.append(str(path.relative_to(media)))
     missing = sorted((pk, name) for name, pk in known.items() if name not in on_disk)
     return StorageReport(orphans, missing, unknown_keys)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
@@ -43,13 +44,13 @@ class ReembedError(Exception):
     """The model cannot be changed; the message says why."""
 
 
-def _column_dimensions(cursor: object, column: str) -> int | None:
-    cursor.execute(  # type: ignore[attr-defined]
+def _column_dimensions(cursor: Any, column: str) -> int | None:
+    cursor.execute(
         "SELECT atttypmod FROM pg_attribute WHERE attrelid = 'kb_chunk'::regclass "
         "AND attname = %s AND NOT attisdropped",
         [column],
     )
-    row = cursor.fetchone()  # type: ignore[attr-defined]
+    row = cursor.fetchone()
     return None if row is None else int(row[0])
 
 
@@ -74,7 +75,7 @@ def _prepare_columns(dimensions: int, restart: bool) -> None:
 def _embed_missing(embedder: Embedder, progress: Progress, total: int) -> int:
     """Embed chunks that have no new vector yet; returns how many it did."""
     done = 0
-    already = models_done()
+    already = _embedded_count()
     last_id = 0
     while True:
         with connection.cursor() as cursor:
@@ -108,7 +109,7 @@ def _embed_missing(embedder: Embedder, progress: Progress, total: int) -> int:
         progress(f"Re-embedded {already + done:,} of {total:,} chunks.")
 
 
-def models_done() -> int:
+def _embedded_count() -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM kb_chunk WHERE embedding_next IS NOT NULL")
         return int(cursor.fetchone()[0])

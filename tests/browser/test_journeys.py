@@ -60,6 +60,15 @@ class Journey:
     def go(self, path: str) -> None:
         self.page.goto(f"{self.base_url}{path}")
 
+    def log_in(self, username: str, *, shot: bool = False) -> None:
+        self.go("/accounts/login/")
+        self.page.fill("#id_username", username)
+        self.page.fill("#id_password", PASSWORD)
+        if shot:
+            self.shot("login")
+        self.page.click("#main form button[type=submit]")
+        self.page.wait_for_selector("#ask-form")
+
 
 @pytest.fixture
 def journey(
@@ -116,12 +125,7 @@ def test_main_journeys(
     chinese = language == "zh-hans"
 
     # Log in.
-    journey.go("/accounts/login/")
-    page.fill("#id_username", "alice")
-    page.fill("#id_password", PASSWORD)
-    journey.shot("login")
-    page.click("#main form button[type=submit]")
-    page.wait_for_selector("#ask-form")
+    journey.log_in("alice", shot=True)
     assert ("向你的文档提问" if chinese else "Ask your documents") in page.content()
     journey.shot("home-ask")
 
@@ -188,11 +192,7 @@ def test_main_journeys(
 
     # Staff: the operations dashboard, its charts drawn without any script.
     page.click("form.logout button[type=submit]")
-    journey.go("/accounts/login/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", PASSWORD)
-    page.click("#main form button[type=submit]")
-    page.wait_for_selector("#ask-form")
+    journey.log_in("admin")
     journey.go("/operations/dashboard/")
     page.wait_for_selector("svg.chart")
     assert page.locator("svg.chart").count() == 5
