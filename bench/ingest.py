@@ -65,6 +65,19 @@ def make_pdfs(
     return paths
 
 
+def stage_seconds() -> dict[str, float]:
+    """Seconds spent so far in each stage of ingestion, from its metrics."""
+    from prometheus_client import REGISTRY
+
+    return {
+        stage: REGISTRY.get_sample_value(
+            "archivist_ingest_stage_duration_seconds_sum", {"stage": stage}
+        )
+        or 0.0
+        for stage in ("parse", "embed", "write")
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -125,10 +138,15 @@ def main() -> None:
             if outcome.document is not None:
                 queued.append(outcome.document.pk)
         upload_seconds = time.perf_counter() - started
+        stages_before = stage_seconds()
         started = time.perf_counter()
         for document_id in queued:
             document_ingest(document_id=document_id)
         pipeline_seconds = time.perf_counter() - started
+        stages = {
+            stage: seconds - stages_before[stage]
+            for stage, seconds in stage_seconds().items()
+        }
         chunk_texts = list(
             Chunk.objects.filter(collection=collection).values_list("text", flat=True)
         )
@@ -177,6 +195,11 @@ def main() -> None:
         )
         print(
             f"pipeline (parse, chunk, embed, index): {pipeline_rate:.1f} chunks/s ({pipeline_seconds:.1f}s)"
+        )
+        print(
+            "pipeline stages: "
+            + ", ".join(f"{stage} {seconds:.1f}s" for stage, seconds in stages.items())
+            + f", other {pipeline_seconds - sum(stages.values()):.1f}s"
         )
         print(f"raw encode ({embedder.backend}): {raw_rate:.1f} chunks/s")
         print(f"default torch fp32 ({BUNDLED_MODEL_NAME}): {fp32_rate:.1f} chunks/s")

@@ -12,9 +12,11 @@ run:
   (captured once), replayed on plain database connections at the same
   concurrency.
 
-Prints p50/p95 of each and the ratio API/direct at p95.
+Each side runs twice per concurrency, in the order API, direct, direct, API.
+Prints p50/p95 of each, the ratio API/direct at p95, and the CPU time each
+request cost the web server and the database (where the API's extra time goes).
 
-Usage: .venv/bin/python bench/search_latency.py [--docs 2000] [--queries 300]
+Usage: .venv/bin/python bench/search_latency.py [--docs N (default: all 5,183)] [--queries 300]
 """
 
 from __future__ import annotations
@@ -25,8 +27,11 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import psutil
 
 from bench.common import DATA, bench_stack, ingest_texts, percentile, read_jsonl
 
@@ -62,16 +67,39 @@ def run_clients(
     return latencies
 
 
+def cpu_seconds(processes: list[Any]) -> float:
+    """CPU time (user + system) of these processes and of their children that
+    have exited (PostgreSQL's parallel workers come and go)."""
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
+def database_server() -> list[Any]:
+    """The postmaster and its live children."""
+    postmaster = next(
+        p
+        for p in psutil.process_iter(["name"])
+        if p.info["name"] == "postgres" and p.parent().name() != "postgres"
+    )
+    return [postmaster, *postmaster.children()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--docs", type=int, default=2000)
+    parser.add_argument("--docs", type=int, default=0, help="0: the whole corpus")
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
 
-    corpus = read_jsonl(DATA / "beir" / "scifact" / "corpus.jsonl")[: args.docs]
+    corpus = read_jsonl(DATA / "beir" / "scifact" / "corpus.jsonl")[: args.docs or None]
     queries = [
         q["text"] for q in read_jsonl(DATA / "beir" / "scifact" / "queries.jsonl")
     ][: args.queries]
@@ -108,7 +136,9 @@ def main() -> None:
         # A benchmark is not abuse: lift the per-token rate limit.
         services.env["API_RATE_LIMIT"] = "1000000/min"
         port = args.port or free_port()
-        services.start_web(host="127.0.0.1", port=port).wait_ready()
+        web = services.start_web(host="127.0.0.1", port=port)
+        web.wait_ready()
+        web_processes = psutil.Process(web.process.pid).children(recursive=True)
         base = f"http://127.0.0.1:{port}"
         headers = {"Authorization": f"Bearer {secret}"}
         clients = [
@@ -154,15 +184,42 @@ def main() -> None:
                     if cursor.description:
                         cursor.fetchall()
 
+        def measured(
+            concurrency: int, call: Callable[[str, int], None]
+        ) -> tuple[list[float], float, float]:
+            """Latencies, and CPU ms per request of the web and the database."""
+            # Backends that exit during the run count in the postmaster's
+            # children; those that start count whole.
+            web_before = cpu_seconds(web_processes)
+            database_before = cpu_seconds(database_server())
+            latencies = run_clients(concurrency, queries, call)
+            pg_cpu = cpu_seconds(database_server()) - database_before
+            return (
+                latencies,
+                (cpu_seconds(web_processes) - web_before) * 1000 / len(queries),
+                pg_cpu * 1000 / len(queries),
+            )
+
         for concurrency in (1, 16):
-            api_ms = run_clients(concurrency, queries, api)
-            direct_ms = run_clients(concurrency, queries, direct)
+            # In the order API, direct, direct, API, so that a drift in the
+            # machine's speed during the run weighs on both sides alike.
+            api_ms, api_web_cpu, api_pg_cpu = measured(concurrency, api)
+            direct_ms, _, direct_pg_cpu = measured(concurrency, direct)
+            more_direct_ms, _, _ = measured(concurrency, direct)
+            more_api_ms, _, _ = measured(concurrency, api)
+            api_ms += more_api_ms
+            direct_ms += more_direct_ms
             print(
                 f"{concurrency:2d} client(s): api p50={percentile(api_ms, 0.5):.1f}ms "
                 f"p95={percentile(api_ms, 0.95):.1f}ms | direct sql p50="
                 f"{percentile(direct_ms, 0.5):.1f}ms p95={percentile(direct_ms, 0.95):.1f}ms | "
                 f"api/direct p95 {percentile(api_ms, 0.95) / percentile(direct_ms, 0.95):.2f} "
                 "(target <= 1.5)",
+                flush=True,
+            )
+            print(
+                f"   cpu per request: api web {api_web_cpu:.1f}ms + database "
+                f"{api_pg_cpu:.1f}ms | direct database {direct_pg_cpu:.1f}ms",
                 flush=True,
             )
 

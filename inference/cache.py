@@ -22,7 +22,6 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -30,6 +29,7 @@ import redis
 from django.conf import settings
 
 from config.metrics import ANSWER_CACHE_LOOKUPS
+from config.redis_pool import pooled_redis
 from inference.prompts import PROMPT_VERSION
 
 PREFIX = "archivist:answer:"
@@ -53,12 +53,6 @@ _STOPWORDS = {
     "might", "must", "please", "tell", "explain", "describe", "give", "list", "show",
     "find", "any", "some", "all", "much", "many", "way", "ways", "know", "get",
 }  # fmt: skip
-
-
-@lru_cache(maxsize=4)
-def _client(url: str) -> redis.Redis:
-    """One connection pool per process (not one per question)."""
-    return redis.Redis.from_url(url, socket_timeout=2)
 
 
 def _answer_key(scope: str, question_key: str) -> str:
@@ -182,7 +176,7 @@ class CachedAnswer:
 
 class AnswerCache:
     def __init__(self, client: redis.Redis | None = None) -> None:
-        self.redis = client or _client(settings.REDIS_URL)
+        self.redis = client or pooled_redis(settings.REDIS_URL)
 
     # -- reads ----------------------------------------------------------------
     def get(

@@ -208,13 +208,19 @@ class LocalEmbedder:
             try:
                 encode = self._prepare(candidate)
                 vectors = encode(CALIBRATION_TEXTS)
+                # A lone text (a search query) may take another path.
+                alone = encode(CALIBRATION_TEXTS[:1])
             except Exception as exc:  # an optional backend that cannot run here
                 logger.warning(
                     "Embedding backend %s is unavailable: %s", candidate, exc
                 )
                 self._model.to(dtype=_torch().float32)
                 continue
-            cosine = float(np.min(np.sum(reference * vectors, axis=1)))
+            cosine = float(
+                min(
+                    np.min(np.sum(reference * vectors, axis=1)), alone[0] @ reference[0]
+                )
+            )
             overlap = _neighbour_overlap(reference, vectors)
             if (
                 cosine >= QUALITY_MIN_COSINE
@@ -319,6 +325,8 @@ class _OpenVinoModel:
                 ],
             )
         core = openvino.Core()
+        self._core, self._converted, self._precision = core, converted, precision
+        self._single: Any = None
         if precision == "bf16" and "BF16" not in core.get_property(
             "CPU", "OPTIMIZATION_CAPABILITIES"
         ):
@@ -343,27 +351,49 @@ class _OpenVinoModel:
     def _collect(self, request: Any, start: int) -> None:
         self._outputs[start] = request.get_output_tensor(0).data.copy()
 
+    def _tokens(self, texts: list[str]) -> dict[str, np.ndarray]:
+        tokens = self._tokenizer(
+            texts,
+            padding=True,
+            truncation=True,
+            max_length=self._max_length,
+            return_tensors="np",
+        )
+        return {
+            "input_ids": tokens["input_ids"].astype(np.int64),
+            "attention_mask": tokens["attention_mask"].astype(np.int64),
+        }
+
+    def _encode_one(self, text: str) -> np.ndarray:
+        """A search query: one synchronous request on one thread, compiled for
+        latency on first use. Measured here: 5.5 ms of CPU per query instead
+        of 8.2 through the throughput queue, whose streams hand the work
+        between threads."""
+        if self._single is None:
+            compiled = self._core.compile_model(
+                self._converted,
+                "CPU",
+                {
+                    "INFERENCE_PRECISION_HINT": self._precision,
+                    "PERFORMANCE_HINT": "LATENCY",
+                    "NUM_STREAMS": 1,
+                    "INFERENCE_NUM_THREADS": 1,
+                },
+            )
+            self._single = compiled.create_infer_request()
+        output = self._single.infer(self._tokens([text]))
+        return _normalised(next(iter(output.values())))
+
     def encode(self, texts: list[str]) -> np.ndarray:
         """Not re-entrant: the embedder's lock serialises callers."""
+        if len(texts) == 1:
+            return self._encode_one(texts[0])
         order = np.argsort([-len(text) for text in texts], kind="stable")
         self._outputs = {}
         queue = self._queue
         for start in range(0, len(texts), OPENVINO_BATCH_SIZE):
             rows = order[start : start + OPENVINO_BATCH_SIZE]
-            tokens = self._tokenizer(
-                [texts[row] for row in rows],
-                padding=True,
-                truncation=True,
-                max_length=self._max_length,
-                return_tensors="np",
-            )
-            queue.start_async(
-                {
-                    "input_ids": tokens["input_ids"].astype(np.int64),
-                    "attention_mask": tokens["attention_mask"].astype(np.int64),
-                },
-                start,
-            )
+            queue.start_async(self._tokens([texts[row] for row in rows]), start)
         queue.wait_all()
         # Batches in start order are the texts in ``order``; put them back.
         in_order = np.concatenate(

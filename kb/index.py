@@ -37,11 +37,17 @@ def index_embedder(index: EmbeddingIndex | None = None) -> Embedder:
     """The embedder of the model the index holds (``index``, when the caller
     has just read it), checked against the index's dimensions."""
     index = index or active_index()
-    embedder = embedder_for_model(index.model_name)
-    if embedder.dimensions != index.dimensions:
+    return checked_embedder(index.model_name, index.dimensions)
+
+
+def checked_embedder(model_name: str, dimensions: int) -> Embedder:
+    """The embedder of ``model_name``, which must make vectors of the
+    index's ``dimensions``."""
+    embedder = embedder_for_model(model_name)
+    if embedder.dimensions != dimensions:
         raise EmbeddingError(
-            f"{index.model_name} makes {embedder.dimensions}-dimensional vectors but "
-            f"the index holds {index.dimensions}: run `manage.py reembed --model "
-            f"{index.model_name}` to rebuild the vectors."
+            f"{model_name} makes {embedder.dimensions}-dimensional vectors but "
+            f"the index holds {dimensions}: run `manage.py reembed --model "
+            f"{model_name}` to rebuild the vectors."
         )
     return embedder

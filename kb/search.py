@@ -17,15 +17,18 @@ import html
 import math
 import re
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
 from django.urls import reverse
 
 from accounts.models import ApiToken
-from kb.embedding import embedding_model_label, vector_literal
+from kb.embedding import embedder_for_model, embedding_model_label, vector_literal
 from kb.models import Action, Collection
 from kb.rerank import RERANK_CANDIDATES, rerank_scores, reranker_enabled
 from kb.text import TEXT_SEARCH_CONFIG, cjk_ratio, segment
@@ -40,6 +43,12 @@ HNSW_EF_SEARCH = 120
 # Below this many chunks in the permitted collections, scan them exactly.
 EXACT_SCAN_MAX_CHUNKS = 20_000
 _WORD = re.compile(r"\w+", re.UNICODE)
+# The query vector is needed only by the last statement, so it is computed on
+# these threads while the first statements run (the encoders release the GIL).
+_QUERY_EMBEDDING = ThreadPoolExecutor(max_workers=4, thread_name_prefix="query-embed")
+# The model this process last found in the index: the one to embed queries
+# with before the index row is read (checked once it is; see search_chunks).
+_index_model_seen: str | None = None
 
 
 @dataclass(frozen=True)
@@ -164,13 +173,21 @@ def dense_weight(query: str) -> float:
 def highlight(text: str, terms: tuple[str, ...]) -> str:
     """HTML-escaped ``text`` with the query's words in <mark>."""
     escaped = html.escape(text)
+    pattern = _terms_pattern(terms)
+    if pattern is None:
+        return escaped
+    return pattern.sub(lambda match: f"<mark>{match.group(0)}</mark>", escaped)
+
+
+@lru_cache(maxsize=256)
+def _terms_pattern(terms: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One pattern per query, shared by its hits (longest words first)."""
     words = sorted({term for term in terms if len(term) > 1}, key=len, reverse=True)
     if not words:
-        return escaped
-    pattern = re.compile(
+        return None
+    return re.compile(
         "|".join(re.escape(html.escape(word)) for word in words), re.IGNORECASE
     )
-    return pattern.sub(lambda match: f"<mark>{match.group(0)}</mark>", escaped)
 
 
 def _filters_sql(filters: SearchFilters) -> tuple[str, list[Any]]:
@@ -201,10 +218,31 @@ def _filters_sql(filters: SearchFilters) -> tuple[str, list[Any]]:
     return ("".join(f" AND {clause}" for clause in clauses), params)
 
 
+_permitted_sql_cache: dict[tuple[Any, ...], tuple[str, tuple[Any, ...]]] = {}
+
+
 def _permitted_sql(user: Any, token: ApiToken | None) -> tuple[str, list[Any]]:
-    queryset = Collection.objects.for_user(user, Action.VIEW, token=token).values("id")
-    sql, params = queryset.query.sql_with_params()
-    return sql, list(params)
+    """The permitted collections as SQL for a subquery. The statement reads
+    the grants when it runs; its text depends only on the attributes in the
+    key, so it is compiled once per user and token state, not per search."""
+    key = (
+        getattr(user, "pk", None),
+        getattr(user, "is_authenticated", False),
+        getattr(user, "is_active", False),
+        *(
+            (token.pk, token.is_usable, token.read_only, token.collection_scoped)
+            if token is not None
+            else ()
+        ),
+    )
+    compiled = _permitted_sql_cache.get(key)
+    if compiled is None:
+        queryset = Collection.objects.for_user(user, Action.VIEW, token=token)
+        sql, params = queryset.values("id").query.sql_with_params()
+        if len(_permitted_sql_cache) >= 10_000:
+            _permitted_sql_cache.clear()
+        compiled = _permitted_sql_cache[key] = (sql, tuple(params))
+    return compiled[0], list(compiled[1])
 
 
 SEARCH_SQL = """
@@ -261,20 +299,37 @@ LIMIT %(limit)s
 """
 
 
+@dataclass(frozen=True)
+class PermittedChunks:
+    count: int
+    collection_ids: list[int]
+    # What the index holds (None before its row exists).
+    index_model: str | None
+    index_dimensions: int | None
+
+
 def _permitted_chunks(
     cursor: Any, permitted_sql: str, permitted_params: list[Any]
-) -> tuple[int, list[int], str | None]:
+) -> PermittedChunks:
     """How many chunks the permitted collections hold, from the documents'
     counts (one row per document instead of one per chunk: cheap at a
     million chunks), which collections hold them, and the index's model."""
     cursor.execute(
         "SELECT coalesce(sum(chunk_count), 0), coalesce(array_agg(DISTINCT collection_id), '{}'), "  # noqa: S608 - built by the ORM
-        "(SELECT model_name FROM kb_embeddingindex WHERE id = 1) "
+        "(SELECT model_name FROM kb_embeddingindex WHERE id = 1), "
+        "(SELECT dimensions FROM kb_embeddingindex WHERE id = 1) "
         f"FROM kb_document WHERE collection_id IN ({permitted_sql})",
         permitted_params,
     )
-    row = cursor.fetchone()
-    return (int(row[0]), list(row[1]), row[2]) if row else (0, [], None)
+    count, collection_ids, model, dimensions = cursor.fetchone()
+    return PermittedChunks(int(count), list(collection_ids), model, dimensions)
+
+
+def _embed_query(query: str, model_name: str) -> tuple[np.ndarray, float]:
+    """The query's vector by ``model_name``, and how long it took (ms)."""
+    started = time.perf_counter()
+    vector = embedder_for_model(model_name).encode([query])[0]
+    return vector, (time.perf_counter() - started) * 1000
 
 
 def search_chunks(
@@ -292,8 +347,9 @@ def search_chunks(
     ``mode`` is ``hybrid``, ``dense`` or ``lexical`` (the last two for
     evaluation). ``query_vector`` may be given with the ``query_model`` that
     made it (else the index's model is assumed)."""
-    from kb.index import index_embedder
+    from kb.index import checked_embedder
 
+    global _index_model_seen
     filters = filters or SearchFilters()
     timings: dict[str, float] = {}
     query = query.strip()[:2000]
@@ -308,13 +364,10 @@ def search_chunks(
     if rerank:
         limit = max(limit, RERANK_CANDIDATES)
     vector_text = None
-    if dense_on:
-        started = time.perf_counter()
-        if query_vector is None:
-            embedder = index_embedder()
-            query_vector, query_model = embedder.encode([query])[0], embedder.model_name
-        vector_text = vector_literal(query_vector)
-        timings["embed_ms"] = (time.perf_counter() - started) * 1000
+    pending: Future[tuple[np.ndarray, float]] | None = None
+    if dense_on and query_vector is None:
+        query_model = _index_model_seen or embedding_model_label()
+        pending = _QUERY_EMBEDDING.submit(_embed_query, query, query_model)
     # Fusion needs a deep list from each half; a dense-only query just its page.
     candidates = max(CANDIDATES, limit) if mode == "hybrid" else limit
     permitted_sql, permitted_params = _permitted_sql(user, token)
@@ -327,21 +380,32 @@ def search_chunks(
         cursor.execute("LOCK TABLE kb_chunk IN ACCESS SHARE MODE")
         # One look at the permitted set: its size is BM25's N and picks the
         # dense path; its collections steer the exact scan.
-        count, collection_ids, index_model = _permitted_chunks(
-            cursor, permitted_sql, permitted_params
-        )
-        if index_model is None:  # no index row yet: nothing was re-embedded
-            index_model = query_model or embedding_model_label()
-        if dense_on and query_model not in (None, index_model):
-            # The query was embedded just before a model switch: embed again.
-            embedder = index_embedder()
-            vector_text = vector_literal(embedder.encode([query])[0])
-        query_model = index_model
+        permitted = _permitted_chunks(cursor, permitted_sql, permitted_params)
+        count, collection_ids = permitted.count, permitted.collection_ids
         terms = (
             lexical_terms(cursor, query, permitted_sql, permitted_params, count)
             if mode != "dense"
             else LexicalTerms([], [], 0.0)
         )
+        # No index row yet: nothing was ever re-embedded.
+        index_model = permitted.index_model or query_model or embedding_model_label()
+        if dense_on:
+            if pending is not None:
+                query_vector, timings["embed_ms"] = pending.result()
+            if query_model not in (None, index_model):
+                # The index changed models (manage.py reembed) since this
+                # process last looked, or the caller's vector predates it.
+                embedder = (
+                    checked_embedder(index_model, permitted.index_dimensions)
+                    if permitted.index_dimensions
+                    else embedder_for_model(index_model)
+                )
+                query_vector = embedder.encode([query])[0]
+            elif permitted.index_dimensions:
+                checked_embedder(index_model, permitted.index_dimensions)
+            _index_model_seen = index_model
+            vector_text = vector_literal(query_vector)
+        query_model = index_model
         lexemes, idfs = terms.lexemes, terms.idfs
         lexical_on = bool(lexemes)
         dense_filters = _named(filters_sql, "f")

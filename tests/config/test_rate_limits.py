@@ -49,3 +49,29 @@ def test_pages_are_bounded(world: World) -> None:
     client.force_login(world.alice)
     body = client.get("/api/v1/collections/?limit=100000").json()
     assert "results" in body and len(body["results"]) <= 200
+
+
+def test_the_window_slides_over_the_previous_minute(
+    world: World, settings: Any, monkeypatch: Any
+) -> None:
+    """Requests near the end of one minute still count early in the next, in
+    proportion to the part of that minute the sliding window covers."""
+    cache.clear()
+    settings.API_RATE_LIMITS = {"api": "3/min", "ask": "1/min"}
+    client = Client(
+        HTTP_AUTHORIZATION=f"Bearer {token_create(user=world.bob, name='t').plaintext}"
+    )
+    start = 60 * 29_000_000  # the start of some minute
+    now = {"t": start + 50.0}
+    monkeypatch.setattr("config.throttling.time.time", lambda: now["t"])
+    assert [client.get("/api/v1/collections/").status_code for _ in range(3)] == [
+        200,
+        200,
+        200,
+    ]
+    now["t"] = start + 66.0  # 10 % into the next minute: 0.9 x 3 still count
+    refused = client.get("/api/v1/collections/")
+    # Allowed once the previous minute weighs at most 2 of 3: 20 s in, 14 s on.
+    assert refused.status_code == 429 and refused["Retry-After"] == "14"
+    now["t"] = start + 80.0
+    assert client.get("/api/v1/collections/").status_code == 200
