@@ -455,7 +455,7 @@ class RemoteEmbedder:
 
 def vector_literal(vector: Any) -> str:
     """pgvector's text form of a vector, for a ``%s::halfvec`` parameter."""
-    return "[" + ",".join(f"{float(value):.6g}" for value in vector) + "]"
+    return "[" + ",".join(map("{:.6g}".format, np.asarray(vector).tolist())) + "]"
 
 
 def _torch() -> Any:

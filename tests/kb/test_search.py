@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
+from accounts.services import token_create
 from ingest.services import chunk_rows_insert
 from kb import search as search_module
 from kb.index import active_model_name
@@ -90,6 +91,30 @@ def test_revoked_grant_hides_results_on_the_next_query(world: World) -> None:
     assert search_chunks(user=world.bob, query="budgets", mode="lexical").hits
     grant_revoke(grant=world.bob_grant, actor=world.alice)
     assert search_chunks(user=world.bob, query="budgets", mode="lexical").hits == []
+
+
+def test_narrowing_a_token_applies_to_its_next_search(world: World) -> None:
+    """The permission statement is compiled once per user and token state:
+    a token limited after its first search must not keep its old reach."""
+    _insert_synthetic_chunks(world.collection_a, 3, seed=7)
+    token = token_create(user=world.alice, name="wide").token
+    assert search_chunks(
+        user=world.alice, query="budgets", mode="lexical", token=token
+    ).hits
+    token.collection_scoped = True
+    token.save(update_fields=["collection_scoped"])
+    token.collections.set([world.collection_b])
+    hits = search_chunks(
+        user=world.alice, query="budgets", mode="lexical", token=token
+    ).hits
+    assert all(hit.collection_id == world.collection_b.pk for hit in hits)
+    token.collections.set([])
+    assert (
+        search_chunks(
+            user=world.alice, query="budgets", mode="lexical", token=token
+        ).hits
+        == []
+    )
 
 
 def test_scoped_token_searches_only_its_collections(world: World) -> None:
