@@ -127,6 +127,15 @@ def test_missing_secret_key_stops_start_up() -> None:
     assert "SECRET_KEY" in result.stderr
 
 
+def test_makemigrations_check_needs_no_key(tmp_path: Path) -> None:
+    """A fresh checkout can check for missing migrations before any key exists."""
+    env_vars = _production_env(ARCHIVIST_VAR_DIR=str(tmp_path))
+    del env_vars["SECRET_KEY"]
+    result = _manage("makemigrations", "--check", "--dry-run", env_vars=env_vars)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No changes detected" in result.stdout
+
+
 def test_a_bad_boolean_stops_start_up() -> None:
     result = _manage("check", env_vars=_production_env(DEBUG="yes please"))
     assert result.returncode != 0
