@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable
 
 import httpx
-import redis
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
@@ -18,6 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from config.heartbeat import live_worker_names
+from config.redis_pool import redis_client
 
 CHECK_TIMEOUT_SECONDS = 2.0
 
@@ -27,14 +27,6 @@ def _check_database() -> str:
         cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
         row = cursor.fetchone()
     return f"pgvector {row[0]}" if row else "connected (pgvector not installed yet)"
-
-
-def redis_client() -> redis.Redis:
-    return redis.Redis.from_url(
-        settings.REDIS_URL,
-        socket_connect_timeout=CHECK_TIMEOUT_SECONDS,
-        socket_timeout=CHECK_TIMEOUT_SECONDS,
-    )
 
 
 def _check_redis() -> str:

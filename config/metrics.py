@@ -107,8 +107,8 @@ class LiveStateCollector(Collector):
     def _queues_and_workers(self) -> Iterator[Any]:
         import redis
 
-        from config.health import redis_client
         from config.heartbeat import HEARTBEAT_KEY_PREFIX, live_worker_names
+        from config.redis_pool import redis_client
 
         depth = GaugeMetricFamily(
             "archivist_queue_depth",

@@ -29,7 +29,7 @@ import redis
 from django.conf import settings
 
 from config.metrics import ANSWER_CACHE_LOOKUPS
-from config.redis_pool import pooled_redis
+from config.redis_pool import redis_client
 from inference.prompts import PROMPT_VERSION
 
 PREFIX = "archivist:answer:"
@@ -176,7 +176,7 @@ class CachedAnswer:
 
 class AnswerCache:
     def __init__(self, client: redis.Redis | None = None) -> None:
-        self.redis = client or pooled_redis(settings.REDIS_URL)
+        self.redis = client or redis_client()
 
     # -- reads ----------------------------------------------------------------
     def get(

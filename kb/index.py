@@ -40,11 +40,11 @@ def index_embedder(index: EmbeddingIndex | None = None) -> Embedder:
     return checked_embedder(index.model_name, index.dimensions)
 
 
-def checked_embedder(model_name: str, dimensions: int) -> Embedder:
+def checked_embedder(model_name: str, dimensions: int | None) -> Embedder:
     """The embedder of ``model_name``, which must make vectors of the
-    index's ``dimensions``."""
+    index's ``dimensions`` (unchecked when the index row does not exist yet)."""
     embedder = embedder_for_model(model_name)
-    if embedder.dimensions != dimensions:
+    if dimensions is not None and embedder.dimensions != dimensions:
         raise EmbeddingError(
             f"{model_name} makes {embedder.dimensions}-dimensional vectors but "
             f"the index holds {dimensions}: run `manage.py reembed --model "

@@ -392,17 +392,11 @@ def search_chunks(
         if dense_on:
             if pending is not None:
                 query_vector, timings["embed_ms"] = pending.result()
+            embedder = checked_embedder(index_model, permitted.index_dimensions)
             if query_model not in (None, index_model):
                 # The index changed models (manage.py reembed) since this
                 # process last looked, or the caller's vector predates it.
-                embedder = (
-                    checked_embedder(index_model, permitted.index_dimensions)
-                    if permitted.index_dimensions
-                    else embedder_for_model(index_model)
-                )
                 query_vector = embedder.encode([query])[0]
-            elif permitted.index_dimensions:
-                checked_embedder(index_model, permitted.index_dimensions)
             _index_model_seen = index_model
             vector_text = vector_literal(query_vector)
         query_model = index_model
