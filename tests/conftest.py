@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
+from django.utils import timezone
 
 from accounts.models import ApiToken, User
 from accounts.services import token_create
@@ -163,6 +165,57 @@ def _fast_password_hashing(settings: Any) -> None:
 
 
 @pytest.fixture
-def ingest_world(transactional_db: None, celery_worker, world: World) -> World:
+def ingest_world(
+    transactional_db: None, celery_worker: ManagedProcess, world: World
+) -> Iterator[World]:
     """The personas, committed (the worker reads them), and a live worker."""
-    return world
+    yield world
+    _settle_worker(timeout=60)
+
+
+def _settle_worker(timeout: float) -> None:
+    """Let the worker finish before the harness truncates every table.
+
+    A worker still writing inside a transaction when the flush's TRUNCATE
+    takes its locks can deadlock with it; the flush then fails and the next
+    test starts on the last one's rows. Queued documents are cancelled so no
+    new batch starts, running ones are allowed to finish, and then the test
+    database must show no other session inside a statement or transaction.
+    """
+    Document.objects.filter(status=Document.Status.QUEUED).update(
+        status=Document.Status.CANCELLED
+    )
+    deadline = time.monotonic() + timeout
+    active = [
+        Document.Status.PARSING,
+        Document.Status.CHUNKING,
+        Document.Status.EMBEDDING,
+    ]
+    # A stale heartbeat is a worker a test killed: nobody will finish it.
+    running = Document.objects.filter(
+        status__in=active, heartbeat_at__gte=timezone.now() - timedelta(seconds=30)
+    )
+    while running.exists():
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.2)
+    quiet_since: float | None = None
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()
+                   AND backend_type = 'client backend'
+                   AND state IN ('active', 'idle in transaction')
+                """
+            )
+            busy = cursor.fetchone()[0]
+        now = time.monotonic()
+        if busy:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = now
+        elif now - quiet_since >= 0.3:
+            return
+        time.sleep(0.1)
