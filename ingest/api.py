@@ -33,7 +33,11 @@ class DocumentOutput(serializers.ModelSerializer):
 
 class UploadInput(serializers.Serializer):
     files = serializers.ListField(
-        child=serializers.FileField(), min_length=1, max_length=100
+        # An empty file is one file's rejection (with its reason), not a
+        # refusal of the whole upload.
+        child=serializers.FileField(allow_empty_file=True),
+        min_length=1,
+        max_length=100,
     )
 
 

@@ -268,6 +268,10 @@ def _inspect_container(inspect: Callable[[Path], str], path: Path) -> str:
 def detect(path: Path, original_name: str = "") -> DetectedFile:
     """Identify ``path`` from its bytes and apply the size and safety limits."""
     size = path.stat().st_size
+    if size == 0:
+        raise RejectedFile(
+            _("The file is empty (0 bytes): there is nothing to ingest.")
+        )
     if size > settings.MAX_UPLOAD_BYTES:
         raise RejectedFile(
             _("The file is %(mb)d MB; the limit is %(limit)d MB.")

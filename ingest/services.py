@@ -4,24 +4,28 @@ Upload: the file is streamed to storage under a generated name while its
 SHA-256 is computed; its real type and limits are checked; the row is
 committed; only then is the task enqueued (on commit). Ingestion claims the
 document with a conditional UPDATE (so a duplicate delivery does nothing),
-parses in the parser process, chunks, embeds in batches with a heartbeat, and
-replaces the document's chunks in one short transaction. No transaction is
-open while parsing or embedding.
+parses in the parser process, chunks, and embeds in slices on a helper thread
+with a heartbeat; each document whose chunks are all embedded has them
+replaced in one short transaction while the next slice is encoded. No
+transaction is open while parsing or embedding.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import logging
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
@@ -42,7 +46,7 @@ from config.metrics import (
 from ingest.chunking import ChunkDraft, chunk_elements
 from ingest.filetypes import RejectedFile, detect
 from ingest.parsing import ParseFailed, parse_file
-from kb.embedding import vector_literal
+from kb.embedding import Embedder, vector_literal
 from kb.index import INDEX_ROW, index_embedder
 from kb.models import Collection, Document
 from kb.services import collection_touch
@@ -63,9 +67,14 @@ ACTIVE_STATUSES = (
 HEARTBEAT_EVERY_SECONDS = 5.0
 # Parsing companions of a batch stops after this long; the rest go back to the queue.
 BATCH_PARSE_BUDGET_SECONDS = 30.0
-# Chunks per encode() call while embedding a batch: big enough that sorting
-# by length leaves little padding, small enough for a heartbeat every few seconds.
-EMBED_GROUP_SIZE = 256
+# Companions stop being parsed once the batch holds this many chunks (about
+# 15 s of embedding on two cores); the rest go back to the queue.
+BATCH_CHUNK_BUDGET = 2048
+# Chunks per encode() call: a slice's rows are written while the next slice
+# is encoded, with a heartbeat every slice. Measured here, slices of 64 cost
+# 15.5 s of encoding for 2,053 chunks and slices of 256 14.7 s: each call
+# ends with the model's streams waiting for its longest batch.
+EMBED_SLICE_CHUNKS = 256
 
 
 @dataclass(frozen=True)
@@ -303,17 +312,21 @@ def document_ingest(*, document_id: int) -> None:
     and their writes share one transaction. The others' own tasks later find
     them claimed and do nothing."""
     if not _claim(document_id):
-        logger.info("Document %s is not queued; nothing to do", document_id)
+        logger.debug("Document %s is not queued; nothing to do", document_id)
         return
     batch_ids = [document_id, *_claim_companions(exclude=document_id)]
     # One read for the batch (one per document cost a millisecond each).
     documents = Document.objects.in_bulk(batch_ids)
     prepared: list[_Prepared] = []
+    chunks = 0
     started = time.monotonic()
     for position, claimed_id in enumerate(batch_ids):
-        if position and time.monotonic() - started > BATCH_PARSE_BUDGET_SECONDS:
-            # Slow files: hand the rest back to the queue rather than keep them
-            # waiting behind this batch (and near the task's time limit).
+        if position and (
+            time.monotonic() - started > BATCH_PARSE_BUDGET_SECONDS
+            or chunks >= BATCH_CHUNK_BUDGET
+        ):
+            # Slow or long files: hand the rest back to the queue rather than
+            # keep them waiting behind this batch (and near the task's time limit).
             _release(batch_ids[position:])
             break
         if claimed_id not in documents:  # deleted since it was claimed
@@ -322,37 +335,118 @@ def document_ingest(*, document_id: int) -> None:
             item = _prepare(documents[claimed_id])
             if item is not None:
                 prepared.append(item)
+                chunks += len(item.drafts)
     INGEST_STAGE_SECONDS.labels(stage="parse").observe(time.monotonic() - started)
-    if not prepared:
-        return
     for _attempt in range(3):
-        try:
-            _embed_and_write(prepared)
+        if not prepared:
             return
-        except IndexModelChanged:
-            # `manage.py reembed` switched models meanwhile: embed again with
-            # the new one, so the index never holds two models.
+        # What comes back was embedded by a model that `manage.py reembed`
+        # replaced meanwhile: embed it again with the new one, so the index
+        # never holds two models.
+        prepared = _embed_and_write(prepared)
+        if prepared:
             logger.info("Embedding model changed during ingestion; embedding again")
-    raise RuntimeError("The embedding model kept changing during ingestion.")
+    if prepared:
+        raise RuntimeError("The embedding model kept changing during ingestion.")
 
 
-def _embed_and_write(prepared: list[_Prepared]) -> None:
-    started = time.monotonic()
-    model_name, vectors = _embed_prepared(prepared)
-    INGEST_STAGE_SECONDS.labels(stage="embed").observe(time.monotonic() - started)
-    started = time.monotonic()
+def _embed_and_write(prepared: list[_Prepared]) -> list[_Prepared]:
+    """Embed the batch's chunks slice by slice on the embedding thread and,
+    on this thread meanwhile, write every document whose chunks are all
+    embedded: PostgreSQL indexes one slice's rows while the model encodes the
+    next, instead of the two taking turns. Returns the documents left
+    unwritten because the index switched models."""
+    embedder = index_embedder()
+    totals = {item.document.pk: len(item.drafts) for item in prepared}
+    done = dict.fromkeys(totals, 0)
+    vectors: dict[int, list[Any]] = {pk: [None] * total for pk, total in totals.items()}
+    unwritten = {item.document.pk: item for item in prepared}
+    slices = _embedding_slices(prepared)
+    _heartbeat_many(list(totals), Document.Status.EMBEDDING, dict.fromkeys(totals, 40))
+    # Every slice is queued at once: the embedding thread never waits for a
+    # write, and this thread takes the slices in order as they are done.
+    encoder = _embedding_thread()
+    futures = [
+        encoder.submit(_timed_encode, embedder, [text for _pk, _ordinal, text in part])
+        for part in slices
+    ]
+    write_seconds = 0.0
     try:
-        _write_batch(prepared, vectors, model_name)
+        for part, future in zip(slices, futures, strict=True):
+            encoded, encode_seconds = future.result()
+            INGEST_STAGE_SECONDS.labels(stage="embed").observe(encode_seconds)
+            for (pk, ordinal, _text), vector in zip(part, encoded, strict=True):
+                vectors[pk][ordinal] = vector
+                done[pk] += 1
+            started = time.monotonic()
+            waiting = [pk for pk in unwritten if done[pk] < totals[pk]]
+            if waiting:
+                _heartbeat_many(
+                    waiting,
+                    Document.Status.EMBEDDING,
+                    {pk: 40 + int(55 * done[pk] / totals[pk]) for pk in waiting},
+                )
+            complete = [
+                item for pk, item in unwritten.items() if done[pk] == totals[pk]
+            ]
+            if complete:
+                try:
+                    _write_or_isolate(complete, vectors, embedder.model_name)
+                except IndexModelChanged:
+                    return list(unwritten.values())
+                for item in complete:
+                    del unwritten[item.document.pk]
+            write_seconds += time.monotonic() - started
+    finally:
+        # Never leave encoding running into the next task.
+        for future in futures:
+            future.cancel()
+        wait(futures)
+        INGEST_STAGE_SECONDS.labels(stage="write").observe(write_seconds)
+    return []
+
+
+def _embedding_slices(prepared: list[_Prepared]) -> list[list[tuple[int, int, str]]]:
+    """(document, ordinal, text) in document order, EMBED_SLICE_CHUNKS at a
+    time, so documents complete (and are written) one after another."""
+    texts = [
+        (item.document.pk, ordinal, draft.text)
+        for item in prepared
+        for ordinal, draft in enumerate(item.drafts)
+    ]
+    return [
+        texts[start : start + EMBED_SLICE_CHUNKS]
+        for start in range(0, len(texts), EMBED_SLICE_CHUNKS)
+    ]
+
+
+def _timed_encode(embedder: Embedder, texts: list[str]) -> tuple[np.ndarray, float]:
+    started = time.monotonic()
+    encoded = embedder.encode(texts)
+    return encoded, time.monotonic() - started
+
+
+@functools.cache
+def _embedding_thread() -> ThreadPoolExecutor:
+    """One thread per worker process, made at its first batch (after the
+    fork). The model releases the GIL while it encodes."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-embed")
+
+
+def _write_or_isolate(
+    items: list[_Prepared], vectors: dict[int, list[Any]], model_name: str
+) -> None:
+    try:
+        _write_batch(items, vectors, model_name)
     except (OperationalError, InterfaceError, IndexModelChanged):
         raise
     except Exception:
         # One document's rows broke the shared statement: write each alone so
         # only that one fails, with its reason.
         logger.exception("Batch write failed; writing documents one by one")
-        for item in prepared:
+        for item in items:
             with _failure_recorded(item.document.pk):
                 _write_batch([item], vectors, model_name)
-    INGEST_STAGE_SECONDS.labels(stage="write").observe(time.monotonic() - started)
 
 
 @dataclass
@@ -415,6 +509,8 @@ def _failure_recorded(document_id: int) -> Iterator[None]:
         _fail(document_id, str(exc))
     except (OperationalError, InterfaceError):
         raise  # the database went away: the task retries with backoff
+    except IndexModelChanged:
+        raise  # the batch embeds again with the new model
     except Exception as exc:
         # Never leave a job half-way: a bug or a bad file ends as a failure
         # that names the problem.
@@ -458,35 +554,6 @@ def _parse_and_chunk(
     result = parse_file(path, detected, on_wait=beat)
     drafts = chunk_elements(result.elements, max_chars=settings.CHUNK_MAX_CHARS)
     return drafts, result.pages, result.notes
-
-
-def _embed_prepared(prepared: list[_Prepared]) -> tuple[str, dict[int, list[Any]]]:
-    """Embed every prepared document's chunks together, longest first (so
-    batches pad little), in groups with progress and heartbeat per document.
-    Returns the model that made the vectors, and the vectors."""
-    embedder = index_embedder()
-    texts = [
-        (item.document.pk, ordinal, draft.text)
-        for item in prepared
-        for ordinal, draft in enumerate(item.drafts)
-    ]
-    texts.sort(key=lambda entry: -len(entry[2]))
-    totals = {item.document.pk: len(item.drafts) for item in prepared}
-    done = dict.fromkeys(totals, 0)
-    vectors: dict[int, list[Any]] = {pk: [None] * total for pk, total in totals.items()}
-    _heartbeat_many(list(totals), Document.Status.EMBEDDING, dict.fromkeys(totals, 40))
-    for start in range(0, len(texts), EMBED_GROUP_SIZE):
-        group = texts[start : start + EMBED_GROUP_SIZE]
-        encoded = embedder.encode([text for _pk, _ordinal, text in group])
-        for (pk, ordinal, _text), vector in zip(group, encoded, strict=True):
-            vectors[pk][ordinal] = vector
-            done[pk] += 1
-        _heartbeat_many(
-            list(totals),
-            Document.Status.EMBEDDING,
-            {pk: 40 + int(55 * done[pk] / totals[pk]) for pk in totals},
-        )
-    return embedder.model_name, vectors
 
 
 def _heartbeat_many(ids: list[int], status: str, progress: dict[int, int]) -> None:

@@ -27,7 +27,7 @@ EXPECTED_FAILURES = {
     "eml/mime-multipart-digest.eml": NO_TEXT,  # a digest of empty messages
     "eml/mime-no-body.eml": NO_TEXT,
     "fake-encrypted.msg": NO_TEXT,
-    "empty.txt": NO_TEXT,
+    "empty.txt": "The file is empty",
     "empty.xlsx": NO_TEXT,
     "fake-text-all-whitespace.txt": NO_TEXT,
     "picture.pptx": NO_TEXT,  # one picture, no words

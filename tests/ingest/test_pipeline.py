@@ -168,3 +168,70 @@ def test_viewer_cannot_upload(ingest_world: World) -> None:
         )
     assert response.status_code == 403
     assert not Document.objects.exclude(pk=world.document_a.pk).exists()
+
+
+def test_a_batch_longer_than_a_slice_writes_every_document_once(
+    ingest_world: World,
+) -> None:
+    """Documents queued together share a batch whose chunks are embedded in
+    slices; each document is written when its last chunk is embedded, while
+    the next slice is encoded, including one whose chunks span two slices."""
+    from django.db import transaction
+
+    from ingest.services import EMBED_SLICE_CHUNKS
+
+    world = ingest_world
+
+    def handbook(name: str) -> bytes:
+        sections = [
+            f"# {name} section {number}\n\n"
+            + f"Paragraph {number} of the {name} handbook explains a rule. " * 8
+            for number in range(120)
+        ]
+        sections.append(f"# Closing\n\nThe {name} handbook ends with zanzibarite.\n")
+        return "\n\n".join(sections).encode()
+
+    with transaction.atomic():  # queued together, so claimed as one batch
+        outcomes = [
+            upload_bytes(world, world.collection_a, f"{name}.md", handbook(name))
+            for name in ("alpha", "beta", "gamma")
+        ]
+    ids = [outcome.document.pk for outcome in outcomes]
+    documents = wait_final(ids, timeout=300)
+    total = 0
+    for document in documents.values():
+        assert document.status == Document.Status.READY, document.failure_reason
+        assert document.attempts == 1
+        ordinals = list(
+            Chunk.objects.filter(document=document).values_list("ordinal", flat=True)
+        )
+        assert sorted(ordinals) == list(range(document.chunk_count))
+        total += document.chunk_count
+    assert total > EMBED_SLICE_CHUNKS
+    hits = search_chunks(user=world.alice, query="zanzibarite gamma handbook").hits
+    assert hits and hits[0].document_id == ids[2]
+
+
+def test_an_empty_file_is_refused_alone_in_a_multi_file_upload(world: World) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client = Client()
+    client.force_login(world.alice)
+    response = client.post(
+        f"/api/v1/collections/{world.collection_a.pk}/documents/",
+        {
+            "files": [
+                SimpleUploadedFile("blank.txt", b""),
+                SimpleUploadedFile("notes.txt", b"Meeting notes: budget approved."),
+            ]
+        },
+    )
+    assert response.status_code == 201, response.content
+    blank, notes = response.json()
+    assert blank["outcome"] == "rejected" and blank["document"] is None
+    assert "The file is empty" in blank["reason"]
+    assert notes["outcome"] == "queued"
+    assert Document.objects.filter(
+        collection=world.collection_a, original_filename="notes.txt"
+    ).exists()
+    assert not Document.objects.filter(original_filename="blank.txt").exists()
