@@ -8,9 +8,10 @@ about 0.1 %, 1 %, 10 % and 100 % of the chunks. The permitted sets are not
 correlated with the vectors, the hard case for a filter applied after an
 index scan. For each it prints recall@10 against exact search over the same
 permitted chunks, rows returned, p50/p95 latency and the path taken, next to
-an unfiltered HNSW query (plain SQL, pgvector defaults) in the same run.
+an unfiltered HNSW query (plain SQL, pgvector defaults) timed query by query
+in turn with them.
 
-Usage: .venv/bin/python bench/search_scale.py [--chunks 1000000] [--queries 200]
+Usage: .venv/bin/python bench/search_scale.py [--chunks 1000000] [--queries 500]
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--chunks", type=int, default=1_000_000)
-    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--ef",
@@ -227,26 +228,6 @@ def main() -> None:
                 )
                 cursor.fetchall()
         raw.commit()
-        # Unfiltered HNSW: plain SQL with pgvector's defaults, the floor.
-        unfiltered_ms: list[float] = []
-        unfiltered_recall: list[float] = []
-        truth_all = exact_top(1.0)
-        with raw.cursor() as cursor:
-            for query, truth in zip(queries, truth_all, strict=True):
-                started = time.perf_counter()
-                cursor.execute(
-                    "SELECT id FROM kb_chunk ORDER BY embedding <=> %s::halfvec LIMIT %s",
-                    [HalfVector(query), K],
-                )
-                found = {row[0] for row in cursor.fetchall()}
-                unfiltered_ms.append((time.perf_counter() - started) * 1000)
-                unfiltered_recall.append(len(found & truth) / K)
-        raw.commit()
-        unfiltered_p95 = percentile(unfiltered_ms, 0.95)
-        print(
-            f"unfiltered hnsw: recall@10={statistics.mean(unfiltered_recall):.3f} "
-            f"p50={percentile(unfiltered_ms, 0.5):.1f}ms p95={unfiltered_p95:.1f}ms"
-        )
         print(f"# exact scan below {EXACT_SCAN_MAX_CHUNKS:,} permitted chunks")
 
         from kb import search as search_module
@@ -254,37 +235,80 @@ def main() -> None:
         ef_values = [int(v) for v in args.ef.split(",") if v.strip()] or [
             search_module.HNSW_EF_SEARCH
         ]
+        truth_all = exact_top(1.0)
         truths_by_selectivity = {s: exact_top(s) for s in SELECTIVITIES}
+
+        def unfiltered(query: np.ndarray) -> list[int]:
+            """Plain SQL with pgvector's defaults: the floor."""
+            with raw.cursor() as cursor:
+                cursor.execute(
+                    "SELECT id FROM kb_chunk ORDER BY embedding <=> %s::halfvec LIMIT %s",
+                    [HalfVector(query), K],
+                )
+                ids = [row[0] for row in cursor.fetchall()]
+            raw.commit()
+            return ids
+
+        def filtered(selectivity: float, query: np.ndarray) -> tuple[list[int], str]:
+            result = search_chunks(
+                user=users[selectivity],
+                query="synthetic",
+                mode="dense",
+                limit=K,
+                query_vector=query,
+            )
+            return [hit.chunk_id for hit in result.hits], result.path
+
         for pass_number, ef in enumerate(ef_values):
             search_module.HNSW_EF_SEARCH = ef
-            for selectivity in SELECTIVITIES:
-                permitted = permitted_collections(selectivity)
-                permitted_chunks = sum(sizes[:permitted])
-                if pass_number and permitted_chunks <= EXACT_SCAN_MAX_CHUNKS:
-                    continue  # the exact path does not depend on ef_search
-                truths = truths_by_selectivity[selectivity]
-                latencies, recalls, returned, paths = [], [], [], set()
-                for query, expected in zip(queries, truths, strict=True):
+            measured = [
+                s
+                for s in SELECTIVITIES
+                if not pass_number
+                or sum(sizes[: permitted_collections(s)]) > EXACT_SCAN_MAX_CHUNKS
+            ]  # the exact path does not depend on ef_search
+            # Query by query, the unfiltered baseline and every selectivity
+            # take turns (in a rotating order): this machine's speed drifts
+            # within minutes, and a baseline timed minutes apart from the
+            # filtered searches compared drift, not search.
+            series: list[object] = ["unfiltered", *measured]
+            latencies: dict[object, list[float]] = {name: [] for name in series}
+            recalls: dict[object, list[float]] = {name: [] for name in series}
+            returned: dict[object, list[int]] = {name: [] for name in series}
+            paths: dict[object, set[str]] = {name: set() for name in series}
+            for number, query in enumerate(queries):
+                turn = number % len(series)
+                for name in series[turn:] + series[:turn]:
                     started = time.perf_counter()
-                    result = search_chunks(
-                        user=users[selectivity],
-                        query="synthetic",
-                        mode="dense",
-                        limit=K,
-                        query_vector=query,
-                    )
-                    latencies.append((time.perf_counter() - started) * 1000)
-                    found = {hit.chunk_id for hit in result.hits}
-                    recalls.append(len(found & expected) / K)
-                    returned.append(len(result.hits))
-                    paths.add(result.path)
-                p95 = percentile(latencies, 0.95)
+                    if name == "unfiltered":
+                        ids, path = unfiltered(query), "hnsw"
+                        truth = truth_all[number]
+                    else:
+                        assert isinstance(name, float)
+                        ids, path = filtered(name, query)
+                        truth = truths_by_selectivity[name][number]
+                    latencies[name].append((time.perf_counter() - started) * 1000)
+                    recalls[name].append(len(set(ids) & truth) / K)
+                    returned[name].append(len(ids))
+                    paths[name].add(path)
+            unfiltered_p95 = percentile(latencies["unfiltered"], 0.95)
+            print(
+                f"ef_search={ef} unfiltered hnsw (pgvector defaults): "
+                f"recall@10={statistics.mean(recalls['unfiltered']):.3f} "
+                f"p50={percentile(latencies['unfiltered'], 0.5):.1f}ms "
+                f"p95={unfiltered_p95:.1f}ms"
+            )
+            for selectivity in measured:
+                permitted = permitted_collections(selectivity)
+                p95 = percentile(latencies[selectivity], 0.95)
                 print(
                     f"ef_search={ef} permitted {selectivity:.1%} ({permitted} collections, "
-                    f"{permitted_chunks:,} chunks) path={'/'.join(sorted(paths))} "
-                    f"recall@10={statistics.mean(recalls):.3f} min rows={min(returned)} "
-                    f"p50={percentile(latencies, 0.5):.1f}ms p95={p95:.1f}ms "
-                    f"({p95 / unfiltered_p95:.2f}x unfiltered p95)",
+                    f"{sum(sizes[:permitted]):,} chunks) "
+                    f"path={'/'.join(sorted(paths[selectivity]))} "
+                    f"recall@10={statistics.mean(recalls[selectivity]):.3f} "
+                    f"min rows={min(returned[selectivity])} "
+                    f"p50={percentile(latencies[selectivity], 0.5):.1f}ms "
+                    f"p95={p95:.1f}ms ({p95 / unfiltered_p95:.2f}x unfiltered p95)",
                     flush=True,
                 )
 

@@ -250,7 +250,7 @@ WITH permitted AS ({permitted}),
 nearest AS (
     SELECT c.id, {distance} AS distance
     FROM kb_chunk c
-    WHERE %(dense_on)s AND c.collection_id IN (SELECT id FROM permitted)
+    WHERE %(dense_on)s AND {dense_permitted}
       AND c.embedding_model = %(model)s{dense_filters}
     ORDER BY {distance}
     LIMIT %(candidates)s
@@ -297,6 +297,17 @@ JOIN kb_collection col ON col.id = c.collection_id
 ORDER BY f.score DESC, c.id
 LIMIT %(limit)s
 """
+
+
+# The dense list's permission filter. The exact path joins the permitted
+# collections (and names them, see search_chunks). The HNSW path makes the
+# same check a filter the collection btree cannot serve: the planner guesses
+# the permission subquery at one row, and at tens of thousands of chunks it
+# then walked every permitted collection through that btree and sorted all
+# their chunks instead of scanning the HNSW index (measured at 50,000 chunks
+# with every collection permitted: 38 ms instead of a few).
+EXACT_PERMITTED = "c.collection_id IN (SELECT id FROM permitted)"
+HNSW_PERMITTED = "(c.collection_id + 0) = ANY(ARRAY(SELECT id FROM permitted))"
 
 
 @dataclass(frozen=True)
@@ -425,6 +436,7 @@ def search_chunks(
         )
         sql = SEARCH_SQL.format(
             permitted=_named(permitted_sql, "p"),
+            dense_permitted=HNSW_PERMITTED if path == "hnsw" else EXACT_PERMITTED,
             dense_filters=dense_filters,
             filters=_named(filters_sql, "f"),
             distance=distance,
