@@ -424,9 +424,11 @@ def search_chunks(
                 dense_filters += " AND c.collection_id = ANY(%(exact_ids)s)"
                 cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
             else:
-                cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+                # Both for this transaction only, in one round trip.
                 cursor.execute(
-                    "SET LOCAL hnsw.ef_search = %s", [max(candidates, HNSW_EF_SEARCH)]
+                    "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+                    "set_config('hnsw.ef_search', %s, true)",
+                    [str(max(candidates, HNSW_EF_SEARCH))],
                 )
         # An exact scan is forced by ordering on an expression the index cannot serve.
         distance = (
