@@ -17,9 +17,12 @@ Usage: .venv/bin/python bench/search_scale.py [--chunks 1000000] [--queries 500]
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +57,31 @@ def collection_sizes(total: int) -> list[int]:
 def permitted_collections(selectivity: float) -> int:
     """How many of the first collections make up ``selectivity`` of the chunks."""
     return {0.001: 1, 0.01: 10, 0.1: 28, 1.0: COLLECTIONS}[selectivity]
+
+
+def permitted_chunks(selectivity: float, sizes: list[int]) -> int:
+    return sum(sizes[: permitted_collections(selectivity)])
+
+
+@dataclass
+class Series:
+    """One kind of search timed over the queries: its latencies, recall
+    against ``truths``, rows returned and the paths it took."""
+
+    search: Callable[[np.ndarray], tuple[list[int], str]]
+    truths: list[set[int]]
+    latencies: list[float] = field(default_factory=list)
+    recalls: list[float] = field(default_factory=list)
+    returned: list[int] = field(default_factory=list)
+    paths: set[str] = field(default_factory=set)
+
+    def measure(self, number: int, query: np.ndarray) -> None:
+        started = time.perf_counter()
+        ids, path = self.search(query)
+        self.latencies.append((time.perf_counter() - started) * 1000)
+        self.recalls.append(len(set(ids) & self.truths[number]) / K)
+        self.returned.append(len(ids))
+        self.paths.add(path)
 
 
 def synthetic_vectors(count: int, rng: np.random.Generator) -> np.ndarray:
@@ -265,53 +293,42 @@ def main() -> None:
 
         for pass_number, ef in enumerate(ef_values):
             search_module.HNSW_EF_SEARCH = ef
+            # The exact path does not depend on ef_search: measured once.
             measured = [
                 s
                 for s in SELECTIVITIES
-                if not pass_number
-                or sum(sizes[: permitted_collections(s)]) > EXACT_SCAN_MAX_CHUNKS
-            ]  # the exact path does not depend on ef_search
+                if not pass_number or permitted_chunks(s, sizes) > EXACT_SCAN_MAX_CHUNKS
+            ]
+            baseline = Series(lambda q: (unfiltered(q), "hnsw"), truth_all)
+            series = [baseline] + [
+                Series(functools.partial(filtered, s), truths_by_selectivity[s])
+                for s in measured
+            ]
             # Query by query, the unfiltered baseline and every selectivity
             # take turns (in a rotating order): this machine's speed drifts
             # within minutes, and a baseline timed minutes apart from the
             # filtered searches compared drift, not search.
-            series: list[object] = ["unfiltered", *measured]
-            latencies: dict[object, list[float]] = {name: [] for name in series}
-            recalls: dict[object, list[float]] = {name: [] for name in series}
-            returned: dict[object, list[int]] = {name: [] for name in series}
-            paths: dict[object, set[str]] = {name: set() for name in series}
             for number, query in enumerate(queries):
                 turn = number % len(series)
-                for name in series[turn:] + series[:turn]:
-                    started = time.perf_counter()
-                    if name == "unfiltered":
-                        ids, path = unfiltered(query), "hnsw"
-                        truth = truth_all[number]
-                    else:
-                        assert isinstance(name, float)
-                        ids, path = filtered(name, query)
-                        truth = truths_by_selectivity[name][number]
-                    latencies[name].append((time.perf_counter() - started) * 1000)
-                    recalls[name].append(len(set(ids) & truth) / K)
-                    returned[name].append(len(ids))
-                    paths[name].add(path)
-            unfiltered_p95 = percentile(latencies["unfiltered"], 0.95)
+                for one in series[turn:] + series[:turn]:
+                    one.measure(number, query)
+            unfiltered_p95 = percentile(baseline.latencies, 0.95)
             print(
                 f"ef_search={ef} unfiltered hnsw (pgvector defaults): "
-                f"recall@10={statistics.mean(recalls['unfiltered']):.3f} "
-                f"p50={percentile(latencies['unfiltered'], 0.5):.1f}ms "
+                f"recall@10={statistics.mean(baseline.recalls):.3f} "
+                f"p50={percentile(baseline.latencies, 0.5):.1f}ms "
                 f"p95={unfiltered_p95:.1f}ms"
             )
-            for selectivity in measured:
+            for selectivity, one in zip(measured, series[1:], strict=True):
                 permitted = permitted_collections(selectivity)
-                p95 = percentile(latencies[selectivity], 0.95)
+                p95 = percentile(one.latencies, 0.95)
                 print(
                     f"ef_search={ef} permitted {selectivity:.1%} ({permitted} collections, "
-                    f"{sum(sizes[:permitted]):,} chunks) "
-                    f"path={'/'.join(sorted(paths[selectivity]))} "
-                    f"recall@10={statistics.mean(recalls[selectivity]):.3f} "
-                    f"min rows={min(returned[selectivity])} "
-                    f"p50={percentile(latencies[selectivity], 0.5):.1f}ms "
+                    f"{permitted_chunks(selectivity, sizes):,} chunks) "
+                    f"path={'/'.join(sorted(one.paths))} "
+                    f"recall@10={statistics.mean(one.recalls):.3f} "
+                    f"min rows={min(one.returned)} "
+                    f"p50={percentile(one.latencies, 0.5):.1f}ms "
                     f"p95={p95:.1f}ms ({p95 / unfiltered_p95:.2f}x unfiltered p95)",
                     flush=True,
                 )

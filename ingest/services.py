@@ -309,8 +309,8 @@ def document_ingest(*, document_id: int) -> None:
     """Ingest this document, and with it up to INGEST_BATCH_DOCUMENTS - 1 other
     small queued documents, so their chunks share embedding batches (the model
     is several times faster on full batches than on one abstract at a time)
-    and their writes share one transaction. The others' own tasks later find
-    them claimed and do nothing."""
+    and the documents finished by one slice share a write. The others' own
+    tasks later find them claimed and do nothing."""
     if not _claim(document_id):
         logger.debug("Document %s is not queued; nothing to do", document_id)
         return
@@ -337,17 +337,17 @@ def document_ingest(*, document_id: int) -> None:
                 prepared.append(item)
                 chunks += len(item.drafts)
     INGEST_STAGE_SECONDS.labels(stage="parse").observe(time.monotonic() - started)
+    if not prepared:
+        return
     for _attempt in range(3):
-        if not prepared:
-            return
         # What comes back was embedded by a model that `manage.py reembed`
         # replaced meanwhile: embed it again with the new one, so the index
         # never holds two models.
         prepared = _embed_and_write(prepared)
-        if prepared:
-            logger.info("Embedding model changed during ingestion; embedding again")
-    if prepared:
-        raise RuntimeError("The embedding model kept changing during ingestion.")
+        if not prepared:
+            return
+        logger.info("Embedding model changed during ingestion; embedding again")
+    raise RuntimeError("The embedding model kept changing during ingestion.")
 
 
 def _embed_and_write(prepared: list[_Prepared]) -> list[_Prepared]:
@@ -558,7 +558,7 @@ def _parse_and_chunk(
 
 def _heartbeat_many(ids: list[int], status: str, progress: dict[int, int]) -> None:
     """One statement for the whole batch; cancelled documents are left alone
-    (their chunks are not written, see _write_chunks)."""
+    (their chunks are not written, see _write_batch)."""
     with connection.cursor() as cursor:
         cursor.execute(
             """

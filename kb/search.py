@@ -251,7 +251,7 @@ nearest AS (
     SELECT c.id, {distance} AS distance
     FROM kb_chunk c
     WHERE %(dense_on)s AND {dense_permitted}
-      AND c.embedding_model = %(model)s{dense_filters}
+      AND c.embedding_model = %(model)s{filters}
     ORDER BY {distance}
     LIMIT %(candidates)s
 ),
@@ -300,13 +300,18 @@ LIMIT %(limit)s
 
 
 # The dense list's permission filter. The exact path joins the permitted
-# collections (and names them, see search_chunks). The HNSW path makes the
+# collections and names them too: from the subquery alone the planner guesses
+# half the table and scans all of it (the subquery still applies, in this
+# statement's snapshot). The HNSW path makes the
 # same check a filter the collection btree cannot serve: the planner guesses
 # the permission subquery at one row, and at tens of thousands of chunks it
 # then walked every permitted collection through that btree and sorted all
 # their chunks instead of scanning the HNSW index (measured at 50,000 chunks
 # with every collection permitted: 38 ms instead of a few).
-EXACT_PERMITTED = "c.collection_id IN (SELECT id FROM permitted)"
+EXACT_PERMITTED = (
+    "c.collection_id IN (SELECT id FROM permitted)"
+    " AND c.collection_id = ANY(%(exact_ids)s)"
+)
 HNSW_PERMITTED = "(c.collection_id + 0) = ANY(ARRAY(SELECT id FROM permitted))"
 
 
@@ -413,15 +418,10 @@ def search_chunks(
         query_model = index_model
         lexemes, idfs = terms.lexemes, terms.idfs
         lexical_on = bool(lexemes)
-        dense_filters = _named(filters_sql, "f")
         if dense_on:
             small = count <= EXACT_SCAN_MAX_CHUNKS
             path = "exact" if small else "hnsw"
             if small:
-                # Name the collections too: from the permission subquery alone
-                # the planner guesses half the table and scans all of it. The
-                # subquery still applies (in this statement's snapshot).
-                dense_filters += " AND c.collection_id = ANY(%(exact_ids)s)"
                 cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
             else:
                 # Both for this transaction only, in one round trip.
@@ -439,7 +439,6 @@ def search_chunks(
         sql = SEARCH_SQL.format(
             permitted=_named(permitted_sql, "p"),
             dense_permitted=HNSW_PERMITTED if path == "hnsw" else EXACT_PERMITTED,
-            dense_filters=dense_filters,
             filters=_named(filters_sql, "f"),
             distance=distance,
             config=TEXT_SEARCH_CONFIG,

@@ -21,7 +21,7 @@ from accounts.services import token_create
 from config.heartbeat import live_worker_names
 from config.launcher import ManagedProcess
 from inference.models import Conversation, Message
-from ingest.services import document_upload
+from ingest.services import ACTIVE_STATUSES, document_upload
 from kb.models import Collection, CollectionGrant, Document, Role
 from kb.services import collection_create, grant_set
 from tests.harness import embedded_services
@@ -186,14 +186,10 @@ def _settle_worker(timeout: float) -> None:
         status=Document.Status.CANCELLED
     )
     deadline = time.monotonic() + timeout
-    active = [
-        Document.Status.PARSING,
-        Document.Status.CHUNKING,
-        Document.Status.EMBEDDING,
-    ]
     # A stale heartbeat is a worker a test killed: nobody will finish it.
     running = Document.objects.filter(
-        status__in=active, heartbeat_at__gte=timezone.now() - timedelta(seconds=30)
+        status__in=ACTIVE_STATUSES,
+        heartbeat_at__gte=timezone.now() - timedelta(seconds=30),
     )
     while running.exists():
         if time.monotonic() > deadline:
