@@ -9,8 +9,9 @@ run:
   concurrent clients (HTTP, authentication, the permission filter, query
   embedding, the search SQL, serialisation);
 - direct SQL: the very statements the search service sent for each query
-  (captured once), replayed on plain database connections at the same
-  concurrency.
+  (captured once, with their parameters), replayed on plain database
+  connections at the same concurrency, prepared and pipelined as the service
+  sends them.
 
 Each side runs twice per concurrency, in the order API, direct, direct, API.
 Prints p50/p95 of each, the ratio API/direct at p95, and the CPU time each
@@ -26,6 +27,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,18 @@ import psutil
 from bench.common import DATA, bench_stack, ingest_texts, percentile, read_jsonl
 
 COLLECTIONS = 4
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement the search service sent, as it sent it."""
+
+    sql: Any
+    params: Any
+    prepare: bool
+    # The pipeline it went out in (None: on its own); held, so that the next
+    # pipeline is never mistaken for this one.
+    pipeline: Any
 
 
 def run_clients(
@@ -107,11 +122,11 @@ def main() -> None:
         import httpx
         import psycopg
         from django.db import connection
-        from django.test.utils import CaptureQueriesContext
 
         from accounts.models import User
         from accounts.services import token_create
         from config.launcher import free_port
+        from kb import search as search_module
         from kb.models import Role
         from kb.search import search_chunks
         from kb.services import collection_create, grant_set
@@ -153,21 +168,48 @@ def main() -> None:
 
         run_clients(16, queries[:32], warm)
 
-        # The statements the service sends for each query, captured once.
-        statements: dict[str, list[str]] = {}
+        # The statements the service sends for each query, captured once
+        # with their parameters, grouped as the service sends them (a group
+        # of several is one pipelined round trip).
+        statements: dict[str, list[list[Statement]]] = {}
+        record_into: list[list[Statement]] = []
+
+        class RecordingCursor(psycopg.Cursor):
+            def execute(self, query: Any, params: Any = None, **options: Any) -> Any:
+                pipeline = self.connection._pipeline
+                if (
+                    not record_into
+                    or pipeline is None
+                    or record_into[-1][0].pipeline is not pipeline
+                ):
+                    record_into.append([])
+                record_into[-1].append(
+                    Statement(
+                        query,
+                        params,
+                        bool(options.get("prepare")),
+                        pipeline,
+                    )
+                )
+                return super().execute(query, params, **options)
+
+        statement_cursor = search_module._statement_cursor
+
+        def recording_cursor() -> Any:
+            return RecordingCursor(statement_cursor().connection)
+
+        search_module._statement_cursor = recording_cursor
         for query in queries:
-            with CaptureQueriesContext(connection) as captured:
-                search_chunks(user=reader, query=query)
-            statements[query] = [
-                entry["sql"]
-                for entry in captured.captured_queries
-                if not entry["sql"].startswith(("SAVEPOINT", "RELEASE"))
-            ]
+            record_into = statements[query] = []
+            search_chunks(user=reader, query=query)
+        search_module._statement_cursor = statement_cursor
         dsn = connection.get_connection_params()
         database = [
             psycopg.connect(
                 dbname=dsn["dbname"], host=dsn.get("host"), user=dsn.get("user"),
                 password=dsn.get("password"), port=dsn.get("port"),
+                # As the service: only what it prepares is prepared.
+                prepare_threshold=search_module.PREPARE_ONLY_WHEN_ASKED,
             )
             for _ in range(16)
         ]  # fmt: skip
@@ -178,11 +220,19 @@ def main() -> None:
 
         def direct(query: str, index: int) -> None:
             conn = database[index]
-            with conn.transaction(), conn.cursor() as cursor:
-                for sql in statements[query]:
-                    cursor.execute(sql.encode())
-                    if cursor.description:
-                        cursor.fetchall()
+            with conn.transaction():
+                for group in statements[query]:
+                    cursors = [conn.cursor() for _ in group]
+                    with conn.pipeline() if len(group) > 1 else nullcontext():
+                        for cursor, statement in zip(cursors, group, strict=True):
+                            cursor.execute(
+                                statement.sql,
+                                statement.params,
+                                prepare=statement.prepare,
+                            )
+                    for cursor in cursors:
+                        if cursor.description:
+                            cursor.fetchall()
 
         def measured(
             concurrency: int, call: Callable[[str, int], None]

@@ -23,6 +23,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.urls import reverse
@@ -36,12 +37,16 @@ from kb.text import TEXT_SEARCH_CONFIG, cjk_ratio, segment
 RRF_K = 60
 CANDIDATES = 100
 # The HNSW search list. Measured at a million chunks (bench/search_scale.py
-# --ef): recall@10 0.956 at 80 and 0.966 at 120 with every chunk permitted,
-# 0.970 and 0.976 at 10 %, with the same p95 (the search's own overhead
-# dominates); pgvector's default of 40 finds about 0.91.
+# --ef): recall@10 0.932-0.956 at 80 and 0.959-0.966 at 120 with every chunk
+# permitted (index builds differ), 0.952 and 0.970-0.976 at 10 %; larger
+# lists cost more than they gain at 10 % (200: p95 up by a tenth); pgvector's
+# default of 40 finds about 0.88-0.91.
 HNSW_EF_SEARCH = 120
 # Below this many chunks in the permitted collections, scan them exactly.
 EXACT_SCAN_MAX_CHUNKS = 20_000
+# psycopg prepares a statement after this many executions unless told
+# otherwise; the search asks for the statements it wants prepared.
+PREPARE_ONLY_WHEN_ASKED = 2**31 - 1
 _WORD = re.compile(r"\w+", re.UNICODE)
 # The query vector is needed only by the last statement, so it is computed on
 # these threads while the first statements run (the encoders release the GIL).
@@ -123,29 +128,15 @@ class LexicalTerms:
     total_idf: float
 
 
-def lexical_terms(
-    cursor: Any,
-    text: str,
-    permitted_sql: str,
-    permitted_params: list[Any],
-    total: int,
-) -> LexicalTerms:
-    """The query's normalised words with their BM25 IDF over the ``total``
-    chunks the user may read (statistics of hidden collections never shape
-    the ranking). PostgreSQL's own ranking has no IDF, which ranks "cells"
-    like "apoptosis"."""
-    cursor.execute(
-        TERM_STATS_SQL.format(
-            permitted=_named(permitted_sql, "p"), config=TEXT_SEARCH_CONFIG
-        ),
-        {
-            "text": segment(text),
-            **{f"p{i}": value for i, value in enumerate(permitted_params)},
-        },
-    )
+def lexical_terms(rows: list[tuple[str, int]], total: int) -> LexicalTerms:
+    """The query's normalised words (``rows`` of TERM_STATS_SQL: each lexeme
+    with the number of permitted chunks holding it) with their BM25 IDF over
+    the ``total`` chunks the user may read (statistics of hidden collections
+    never shape the ranking). PostgreSQL's own ranking has no IDF, which ranks
+    "cells" like "apoptosis"."""
     lexemes, idfs = [], []
     absent_idf = 0.0
-    for lexeme, df in cursor.fetchall():
+    for lexeme, df in rows:
         idf = math.log(1 + (total - df + 0.5) / (df + 0.5))
         if df and "'" not in lexeme and "\\" not in lexeme:
             lexemes.append(lexeme)
@@ -194,15 +185,15 @@ def _filters_sql(filters: SearchFilters) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
     if filters.collection_ids:
-        clauses.append("c.collection_id = ANY(%s)")
+        clauses.append("c.collection_id = ANY(%s::bigint[])")
         params.append(list(filters.collection_ids))
     if filters.document_ids:
-        clauses.append("c.document_id = ANY(%s)")
+        clauses.append("c.document_id = ANY(%s::bigint[])")
         params.append(list(filters.document_ids))
     if filters.content_types or filters.uploaded_after or filters.uploaded_before:
         sub, sub_params = [], []
         if filters.content_types:
-            sub.append("d.content_type = ANY(%s)")
+            sub.append("d.content_type = ANY(%s::text[])")
             sub_params.append(list(filters.content_types))
         if filters.uploaded_after:
             sub.append("d.created_at >= %s")
@@ -299,46 +290,94 @@ LIMIT %(limit)s
 """
 
 
-# The dense list's permission filter. The exact path joins the permitted
-# collections and names them too: from the subquery alone the planner guesses
-# half the table and scans all of it (the subquery still applies, in this
-# statement's snapshot). The HNSW path makes the
-# same check a filter the collection btree cannot serve: the planner guesses
-# the permission subquery at one row, and at tens of thousands of chunks it
-# then walked every permitted collection through that btree and sorted all
-# their chunks instead of scanning the HNSW index (measured at 50,000 chunks
-# with every collection permitted: 38 ms instead of a few).
-EXACT_PERMITTED = (
-    "c.collection_id IN (SELECT id FROM permitted)"
-    " AND c.collection_id = ANY(%(exact_ids)s)"
-)
+# The dense list's permission filter: the permitted collections as an array,
+# computed once in this statement's snapshot. The exact path reads just those
+# collections through the collection index (the array is its index key, so no
+# chunk is checked one by one). The HNSW path makes the same check a filter the
+# collection index cannot serve: the planner guesses the permission subquery
+# at one row, and at tens of thousands of chunks it then walked every
+# permitted collection through that index and sorted all their chunks instead
+# of scanning the HNSW index (measured at 50,000 chunks with every collection
+# permitted: 38 ms instead of a few).
+EXACT_PERMITTED = "c.collection_id = ANY(ARRAY(SELECT id FROM permitted))"
 HNSW_PERMITTED = "(c.collection_id + 0) = ANY(ARRAY(SELECT id FROM permitted))"
+
+
+# Every setting _path_settings may change, and how to put them back.
+PATH_SETTINGS = (
+    "hnsw.iterative_scan",
+    "hnsw.ef_search",
+    "plan_cache_mode",
+    "max_parallel_workers_per_gather",
+    "enable_seqscan",
+)
+PATH_SETTINGS_RESET_SQL = (
+    "SELECT set_config(name, reset_val, true) FROM pg_settings WHERE name = ANY(%s)"
+)
+
+
+def _path_settings(path: str, candidates: int) -> tuple[str, list[Any]]:
+    """Settings for the search statement, local to its transaction. Both
+    paths keep one generic plan per connection instead of planning each
+    search (planning took 0.8 ms, more than half of running it on the HNSW
+    path). The HNSW path's plan is the index scan whatever the values. The
+    exact path runs only for small permitted sets, for which reading their
+    collections through the collection index is always right; without the
+    values a generic plan could guess a large share of the table (with few
+    collections) and scan all of it, so sequential scans are ruled out."""
+    if path == "hnsw":
+        return (
+            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+            "set_config('hnsw.ef_search', %s, true), "
+            "set_config('plan_cache_mode', 'force_generic_plan', true)",
+            [str(max(candidates, HNSW_EF_SEARCH))],
+        )
+    return (
+        "SELECT set_config('max_parallel_workers_per_gather', '0', true), "
+        "set_config('enable_seqscan', 'off', true), "
+        "set_config('plan_cache_mode', 'force_generic_plan', true)",
+        [],
+    )
 
 
 @dataclass(frozen=True)
 class PermittedChunks:
     count: int
-    collection_ids: list[int]
     # What the index holds (None before its row exists).
     index_model: str | None
     index_dimensions: int | None
 
 
-def _permitted_chunks(
-    cursor: Any, permitted_sql: str, permitted_params: list[Any]
-) -> PermittedChunks:
-    """How many chunks the permitted collections hold, from the documents'
-    counts (one row per document instead of one per chunk: cheap at a
-    million chunks), which collections hold them, and the index's model."""
-    cursor.execute(
-        "SELECT coalesce(sum(chunk_count), 0), coalesce(array_agg(DISTINCT collection_id), '{}'), "  # noqa: S608 - built by the ORM
-        "(SELECT model_name FROM kb_embeddingindex WHERE id = 1), "
-        "(SELECT dimensions FROM kb_embeddingindex WHERE id = 1) "
-        f"FROM kb_document WHERE collection_id IN ({permitted_sql})",
-        permitted_params,
-    )
-    count, collection_ids, model, dimensions = cursor.fetchone()
-    return PermittedChunks(int(count), list(collection_ids), model, dimensions)
+PERMITTED_CHUNKS_SQL = """
+SELECT coalesce(sum(chunk_count), 0),
+       (SELECT model_name FROM kb_embeddingindex WHERE id = 1),
+       (SELECT dimensions FROM kb_embeddingindex WHERE id = 1)
+FROM kb_document WHERE collection_id IN ({permitted})
+"""
+
+
+def _permitted_chunks(row: tuple[Any, ...]) -> PermittedChunks:
+    """``row`` of PERMITTED_CHUNKS_SQL: how many chunks the permitted
+    collections hold, from the documents' counts (one row per document
+    instead of one per chunk: cheap at a million chunks), and the index's
+    model."""
+    count, model, dimensions = row
+    return PermittedChunks(int(count), model, dimensions)
+
+
+def _statement_cursor() -> psycopg.Cursor[Any]:
+    """A cursor on Django's connection (and so in its transaction) that binds
+    parameters on the server, so that the search statements can be prepared:
+    parsing and planning the fused statement took longer than running it
+    (0.8 ms of planning against 1.5 ms of execution at a million chunks).
+    Django's own cursors bind on the client and are never prepared."""
+    connection.ensure_connection()
+    raw = connection.connection
+    if raw.prepare_threshold is None:
+        # Only statements executed with prepare=True; see the note on
+        # PgBouncer in the README.
+        raw.prepare_threshold = PREPARE_ONLY_WHEN_ASKED
+    return psycopg.Cursor(raw)
 
 
 def _embed_query(query: str, model_name: str) -> tuple[np.ndarray, float]:
@@ -387,19 +426,40 @@ def search_chunks(
     # Fusion needs a deep list from each half; a dense-only query just its page.
     candidates = max(CANDIDATES, limit) if mode == "hybrid" else limit
     permitted_sql, permitted_params = _permitted_sql(user, token)
+    permitted_named = {
+        f"p{index}": value for index, value in enumerate(permitted_params)
+    }
     filters_sql, filter_params = _filters_sql(filters)
     started = time.perf_counter()
     path = "none"
-    with transaction.atomic(), connection.cursor() as cursor:
-        # A model switch (manage.py reembed) cannot commit while this
-        # statement runs, so the model read below is the one the chunks hold.
-        cursor.execute("LOCK TABLE kb_chunk IN ACCESS SHARE MODE")
-        # One look at the permitted set: its size is BM25's N and picks the
-        # dense path; its collections steer the exact scan.
-        permitted = _permitted_chunks(cursor, permitted_sql, permitted_params)
-        count, collection_ids = permitted.count, permitted.collection_ids
+    nested = connection.in_atomic_block
+    with transaction.atomic():
+        cursor, terms_cursor = _statement_cursor(), _statement_cursor()
+        # One round trip for the statements that do not depend on each other
+        # (each cursor keeps its last statement's rows).
+        with cursor.connection.pipeline():
+            # A model switch (manage.py reembed) cannot commit while this
+            # transaction runs, so the model read below is the one the chunks hold.
+            cursor.execute("LOCK TABLE kb_chunk IN ACCESS SHARE MODE")
+            # One look at the permitted set: its size is BM25's N and picks
+            # the dense path.
+            cursor.execute(
+                PERMITTED_CHUNKS_SQL.format(permitted=_named(permitted_sql, "p")),
+                permitted_named,
+                prepare=True,
+            )
+            if mode != "dense":
+                terms_cursor.execute(
+                    TERM_STATS_SQL.format(
+                        permitted=_named(permitted_sql, "p"), config=TEXT_SEARCH_CONFIG
+                    ),
+                    {"text": segment(query), **permitted_named},
+                    prepare=True,
+                )
+        permitted = _permitted_chunks(cursor.fetchone() or ())
+        count = permitted.count
         terms = (
-            lexical_terms(cursor, query, permitted_sql, permitted_params, count)
+            lexical_terms(terms_cursor.fetchall(), count)
             if mode != "dense"
             else LexicalTerms([], [], 0.0)
         )
@@ -418,18 +478,10 @@ def search_chunks(
         query_model = index_model
         lexemes, idfs = terms.lexemes, terms.idfs
         lexical_on = bool(lexemes)
+        settings_sql, settings_params = "", list[Any]()
         if dense_on:
-            small = count <= EXACT_SCAN_MAX_CHUNKS
-            path = "exact" if small else "hnsw"
-            if small:
-                cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-            else:
-                # Both for this transaction only, in one round trip.
-                cursor.execute(
-                    "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
-                    "set_config('hnsw.ef_search', %s, true)",
-                    [str(max(candidates, HNSW_EF_SEARCH))],
-                )
+            path = "exact" if count <= EXACT_SCAN_MAX_CHUNKS else "hnsw"
+            settings_sql, settings_params = _path_settings(path, candidates)
         # An exact scan is forced by ordering on an expression the index cannot serve.
         distance = (
             "(c.embedding <=> %(vector)s::halfvec) + 0"
@@ -458,13 +510,20 @@ def search_chunks(
             "candidates": candidates,
             "rrf_k": RRF_K,
             "limit": limit,
-            **{f"p{index}": value for index, value in enumerate(permitted_params)},
-            "exact_ids": collection_ids,
+            **permitted_named,
             **{f"f{index}": value for index, value in enumerate(filter_params)},
         }
         if not dense_on:
             sql = sql.replace("%(vector)s::halfvec", "NULL::halfvec")
-        cursor.execute(sql, params)
+        # The path's settings and the search in one round trip (the cursor
+        # keeps the last statement's rows).
+        with cursor.connection.pipeline():
+            if settings_sql:
+                cursor.execute(settings_sql, settings_params)
+            cursor.execute(sql, params, prepare=True)
+            if settings_sql and nested:
+                # Local settings last until the caller's transaction ends.
+                terms_cursor.execute(PATH_SETTINGS_RESET_SQL, [list(PATH_SETTINGS)])
         rows = cursor.fetchall()
     timings["sql_ms"] = (time.perf_counter() - started) * 1000
     words = tuple(dict.fromkeys(_WORD.findall(segment(query).lower())))

@@ -23,8 +23,20 @@ from kb.search import SearchFilters, search_chunks
 MAX_LIMIT = 50
 
 
+# Row ids are positive bigints: no row has id 0.
+NO_SUCH_ID = 0
+BIGINT_MAX = 2**63 - 1
+
+
 def _ints(values: list[str]) -> tuple[int, ...]:
-    return tuple(int(value) for value in values if value.isdigit())
+    """The ids asked for. A value that cannot be an id becomes one no row has,
+    so that the filter matches nothing instead of being dropped (which would
+    widen the search to everything the user may read)."""
+    return tuple(
+        int(value) if value.isdigit() and int(value) <= BIGINT_MAX else NO_SUCH_ID
+        for value in values
+        if value
+    )
 
 
 def _filters(params: Any) -> SearchFilters:

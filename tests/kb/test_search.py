@@ -73,6 +73,34 @@ def test_tiny_permitted_set_still_gets_a_full_page(
     assert {hit.collection_id for hit in result.hits} == {small.pk}
 
 
+@pytest.mark.parametrize("path", ["exact", "hnsw"])
+def test_search_leaves_no_settings_behind_in_the_callers_transaction(
+    world: World, monkeypatch, path: str
+) -> None:
+    """The tests run inside a transaction, like a caller's atomic block: the
+    planner settings of the search must not outlive it there."""
+    _insert_synthetic_chunks(world.collection_a, 30, seed=9)
+    monkeypatch.setattr(
+        search_module, "EXACT_SCAN_MAX_CHUNKS", 10_000 if path == "exact" else 0
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW enable_seqscan")
+        before = cursor.fetchone()
+        result = search_chunks(
+            user=world.alice,
+            query="budgets",
+            query_vector=np.ones(384, dtype=np.float32),
+            mode="dense",
+        )
+        assert result.path == path and result.hits
+        values = []
+        for name in ("enable_seqscan", "plan_cache_mode", "hnsw.ef_search"):
+            cursor.execute(f"SHOW {name}")
+            values.append(cursor.fetchone()[0])
+    assert before == ("on",)
+    assert values == ["on", "auto", "40"]
+
+
 def test_search_never_crosses_permissions_even_for_exact_words(world: World) -> None:
     secret = collection_create(name="Secret", creator=world.alice)
     _insert_synthetic_chunks(secret, 5, seed=4)
@@ -127,6 +155,24 @@ def test_scoped_token_searches_only_its_collections(world: World) -> None:
     owner.force_login(world.alice)
     results = owner.get("/api/v1/search/", {"q": "synthetic budgets"}).json()["results"]
     assert results and "<mark>" in results[0]["snippet_html"]
+
+
+@pytest.mark.parametrize("bad_id", ["415529139665719001088", "abc", "-3"])
+def test_a_collection_filter_that_names_no_collection_matches_nothing(
+    world: World, bad_id: str
+) -> None:
+    """An id that cannot exist narrows the search to nothing: it is neither
+    an error of the server nor dropped (which would widen the search)."""
+    _insert_synthetic_chunks(world.collection_a, 3, seed=8)
+    client = Client()
+    client.force_login(world.alice)
+    everything = client.get("/api/v1/search/", {"q": "synthetic budgets"})
+    assert everything.json()["results"]
+    response = client.get(
+        "/api/v1/search/", {"q": "synthetic budgets", "collection": bad_id}
+    )
+    assert response.status_code == 200
+    assert response.json()["results"] == []
 
 
 def test_search_page_shows_highlighted_passages(world: World) -> None:
