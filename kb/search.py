@@ -303,41 +303,35 @@ EXACT_PERMITTED = "c.collection_id = ANY(ARRAY(SELECT id FROM permitted))"
 HNSW_PERMITTED = "(c.collection_id + 0) = ANY(ARRAY(SELECT id FROM permitted))"
 
 
-# Every setting _path_settings may change, and how to put them back.
-PATH_SETTINGS = (
-    "hnsw.iterative_scan",
-    "hnsw.ef_search",
-    "plan_cache_mode",
-    "max_parallel_workers_per_gather",
-    "enable_seqscan",
+# Settings local to the search's transaction, given as parallel arrays of
+# names and values; and putting named ones back to the session's values.
+SETTINGS_SET_SQL = (
+    "SELECT set_config(name, value, true)"
+    " FROM unnest(%s::text[], %s::text[]) AS setting(name, value)"
 )
-PATH_SETTINGS_RESET_SQL = (
-    "SELECT set_config(name, reset_val, true) FROM pg_settings WHERE name = ANY(%s)"
-)
+SETTINGS_RESET_SQL = "SELECT set_config(name, reset_val, true) FROM pg_settings WHERE name = ANY(%s::text[])"
 
 
-def _path_settings(path: str, candidates: int) -> tuple[str, list[Any]]:
-    """Settings for the search statement, local to its transaction. Both
-    paths keep one generic plan per connection instead of planning each
-    search (planning took 0.8 ms, more than half of running it on the HNSW
-    path). The HNSW path's plan is the index scan whatever the values. The
-    exact path runs only for small permitted sets, for which reading their
-    collections through the collection index is always right; without the
-    values a generic plan could guess a large share of the table (with few
-    collections) and scan all of it, so sequential scans are ruled out."""
+def _path_settings(path: str, candidates: int) -> dict[str, str]:
+    """Settings for the search statement. Both paths keep one generic plan
+    per connection instead of planning each search (planning took 0.8 ms,
+    more than half of running it on the HNSW path). The HNSW path's plan is
+    the index scan whatever the values. The exact path runs only for small
+    permitted sets, for which reading their collections through the
+    collection index is always right; without the values a generic plan
+    could guess a large share of the table (with few collections) and scan
+    all of it, so sequential scans are ruled out."""
     if path == "hnsw":
-        return (
-            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
-            "set_config('hnsw.ef_search', %s, true), "
-            "set_config('plan_cache_mode', 'force_generic_plan', true)",
-            [str(max(candidates, HNSW_EF_SEARCH))],
-        )
-    return (
-        "SELECT set_config('max_parallel_workers_per_gather', '0', true), "
-        "set_config('enable_seqscan', 'off', true), "
-        "set_config('plan_cache_mode', 'force_generic_plan', true)",
-        [],
-    )
+        return {
+            "hnsw.iterative_scan": "relaxed_order",
+            "hnsw.ef_search": str(max(candidates, HNSW_EF_SEARCH)),
+            "plan_cache_mode": "force_generic_plan",
+        }
+    return {
+        "max_parallel_workers_per_gather": "0",
+        "enable_seqscan": "off",
+        "plan_cache_mode": "force_generic_plan",
+    }
 
 
 @dataclass(frozen=True)
@@ -426,6 +420,8 @@ def search_chunks(
     # Fusion needs a deep list from each half; a dense-only query just its page.
     candidates = max(CANDIDATES, limit) if mode == "hybrid" else limit
     permitted_sql, permitted_params = _permitted_sql(user, token)
+    # Named (p0, p1, ...) once, for the three statements that embed it.
+    permitted_sql = _named(permitted_sql, "p")
     permitted_named = {
         f"p{index}": value for index, value in enumerate(permitted_params)
     }
@@ -444,14 +440,14 @@ def search_chunks(
             # One look at the permitted set: its size is BM25's N and picks
             # the dense path.
             cursor.execute(
-                PERMITTED_CHUNKS_SQL.format(permitted=_named(permitted_sql, "p")),
+                PERMITTED_CHUNKS_SQL.format(permitted=permitted_sql),
                 permitted_named,
                 prepare=True,
             )
             if mode != "dense":
                 terms_cursor.execute(
                     TERM_STATS_SQL.format(
-                        permitted=_named(permitted_sql, "p"), config=TEXT_SEARCH_CONFIG
+                        permitted=permitted_sql, config=TEXT_SEARCH_CONFIG
                     ),
                     {"text": segment(query), **permitted_named},
                     prepare=True,
@@ -478,10 +474,10 @@ def search_chunks(
         query_model = index_model
         lexemes, idfs = terms.lexemes, terms.idfs
         lexical_on = bool(lexemes)
-        settings_sql, settings_params = "", list[Any]()
+        local_settings: dict[str, str] = {}
         if dense_on:
             path = "exact" if count <= EXACT_SCAN_MAX_CHUNKS else "hnsw"
-            settings_sql, settings_params = _path_settings(path, candidates)
+            local_settings = _path_settings(path, candidates)
         # An exact scan is forced by ordering on an expression the index cannot serve.
         distance = (
             "(c.embedding <=> %(vector)s::halfvec) + 0"
@@ -489,7 +485,7 @@ def search_chunks(
             else "c.embedding <=> %(vector)s::halfvec"
         )
         sql = SEARCH_SQL.format(
-            permitted=_named(permitted_sql, "p"),
+            permitted=permitted_sql,
             dense_permitted=HNSW_PERMITTED if path == "hnsw" else EXACT_PERMITTED,
             filters=_named(filters_sql, "f"),
             distance=distance,
@@ -518,12 +514,15 @@ def search_chunks(
         # The path's settings and the search in one round trip (the cursor
         # keeps the last statement's rows).
         with cursor.connection.pipeline():
-            if settings_sql:
-                cursor.execute(settings_sql, settings_params)
+            if local_settings:
+                cursor.execute(
+                    SETTINGS_SET_SQL,
+                    [list(local_settings), list(local_settings.values())],
+                )
             cursor.execute(sql, params, prepare=True)
-            if settings_sql and nested:
+            if local_settings and nested:
                 # Local settings last until the caller's transaction ends.
-                terms_cursor.execute(PATH_SETTINGS_RESET_SQL, [list(PATH_SETTINGS)])
+                terms_cursor.execute(SETTINGS_RESET_SQL, [list(local_settings)])
         rows = cursor.fetchall()
     timings["sql_ms"] = (time.perf_counter() - started) * 1000
     words = tuple(dict.fromkeys(_WORD.findall(segment(query).lower())))
