@@ -208,8 +208,10 @@ def main() -> None:
             psycopg.connect(
                 dbname=dsn["dbname"], host=dsn.get("host"), user=dsn.get("user"),
                 password=dsn.get("password"), port=dsn.get("port"),
-                # As the service: only what it prepares is prepared.
+                # As the service: only what it prepares is prepared, and
+                # a pipelined group is its own transaction.
                 prepare_threshold=search_module.PREPARE_ONLY_WHEN_ASKED,
+                autocommit=True,
             )
             for _ in range(16)
         ]  # fmt: skip
@@ -220,19 +222,18 @@ def main() -> None:
 
         def direct(query: str, index: int) -> None:
             conn = database[index]
-            with conn.transaction():
-                for group in statements[query]:
-                    cursors = [conn.cursor() for _ in group]
-                    with conn.pipeline() if len(group) > 1 else nullcontext():
-                        for cursor, statement in zip(cursors, group, strict=True):
-                            cursor.execute(
-                                statement.sql,
-                                statement.params,
-                                prepare=statement.prepare,
-                            )
-                    for cursor in cursors:
-                        if cursor.description:
-                            cursor.fetchall()
+            for group in statements[query]:
+                cursors = [conn.cursor() for _ in group]
+                with conn.pipeline() if len(group) > 1 else nullcontext():
+                    for cursor, statement in zip(cursors, group, strict=True):
+                        cursor.execute(
+                            statement.sql,
+                            statement.params,
+                            prepare=statement.prepare,
+                        )
+                for cursor in cursors:
+                    if cursor.description:
+                        cursor.fetchall()
 
         def measured(
             concurrency: int, call: Callable[[str, int], None]

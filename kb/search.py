@@ -14,10 +14,8 @@ its better half.
 from __future__ import annotations
 
 import html
-import math
 import re
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
@@ -25,7 +23,7 @@ from typing import Any
 import numpy as np
 import psycopg
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.urls import reverse
 
 from accounts.models import ApiToken
@@ -48,11 +46,8 @@ EXACT_SCAN_MAX_CHUNKS = 20_000
 # otherwise; the search asks for the statements it wants prepared.
 PREPARE_ONLY_WHEN_ASKED = 2**31 - 1
 _WORD = re.compile(r"\w+", re.UNICODE)
-# The query vector is needed only by the last statement, so it is computed on
-# these threads while the first statements run (the encoders release the GIL).
-_QUERY_EMBEDDING = ThreadPoolExecutor(max_workers=4, thread_name_prefix="query-embed")
 # The model this process last found in the index: the one to embed queries
-# with before the index row is read (checked once it is; see search_chunks).
+# with (the search statement checks it against the index row).
 _index_model_seen: str | None = None
 
 
@@ -103,47 +98,6 @@ class SearchResult:
     # The model that embedded the query; the dense half only compared it
     # with chunks that model embedded.
     embedding_model: str | None = None
-
-
-TERM_STATS_SQL = """
-WITH permitted AS ({permitted}),
-terms AS (
-    SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('{config}', %(text)s))) AS lexeme
-)
-SELECT t.lexeme,
-       (SELECT count(*) FROM kb_chunk c
-         WHERE c.search_vector @@ quote_literal(t.lexeme)::tsquery
-           AND c.collection_id IN (SELECT id FROM permitted)) AS df
-FROM terms t
-LIMIT 64
-"""
-
-
-@dataclass(frozen=True)
-class LexicalTerms:
-    lexemes: list[str]
-    idfs: list[float]
-    # Includes the words no permitted chunk contains, so a passage's coverage
-    # says how much of the question it matches.
-    total_idf: float
-
-
-def lexical_terms(rows: list[tuple[str, int]], total: int) -> LexicalTerms:
-    """The query's normalised words (``rows`` of TERM_STATS_SQL: each lexeme
-    with the number of permitted chunks holding it) with their BM25 IDF over
-    the ``total`` chunks the user may read (statistics of hidden collections
-    never shape the ranking). PostgreSQL's own ranking has no IDF, which ranks
-    "cells" like "apoptosis"."""
-    lexemes, idfs = [], []
-    absent_idf = 0.0
-    for lexeme, df in rows:
-        idf = math.log(1 + (total - df + 0.5) / (df + 0.5))
-        if df and "'" not in lexeme and "\\" not in lexeme:
-            lexemes.append(lexeme)
-            idfs.append(idf)
-        elif not df:
-            absent_idf += idf
-    return LexicalTerms(lexemes, idfs, sum(idfs) + absent_idf)
 
 
 def chunk_url(document_id: int, chunk_id: int, page: int | None = None) -> str:
@@ -236,28 +190,111 @@ def _permitted_sql(user: Any, token: ApiToken | None) -> tuple[str, list[Any]]:
     return compiled[0], list(compiled[1])
 
 
+# The whole search in one statement, so one round trip:
+# - ``scope``: the permitted collections (read when the statement runs, in its
+#   snapshot), how many chunks they hold (BM25's N, and it picks the dense
+#   path), and which model and size of vector the index holds. The dense path
+#   is "none" when the query vector is not of that model (the index changed
+#   models since this process last looked): the caller then embeds the query
+#   again and asks once more.
+# - ``exact`` and ``approximate``: the dense list, from whichever of the two
+#   ``scope`` picked (the other does not run: its condition is checked once,
+#   before its scan). HNSW filters after its scan and returns too few rows for
+#   a small permitted set, so those are scanned exactly, reading just their
+#   collections through the collection index, one collection at a time
+#   (OFFSET 0 keeps each a scan of its own, so the plan can never become one
+#   scan of the whole table, whatever it guesses of their size). The HNSW path makes the same check a filter the collection
+#   index cannot serve: at tens of thousands of chunks the planner otherwise
+#   walked every permitted collection through that index and sorted all their
+#   chunks instead of scanning the HNSW index (measured at 50,000 chunks:
+#   38 ms instead of a few).
+# - ``terms``: the query's normalised words with their BM25 IDF over the
+#   chunks the user may read (hidden collections never shape the ranking).
+#   PostgreSQL's own ranking has no IDF, which ranks "cells" like "apoptosis".
+#   A word no permitted chunk holds still counts in ``total_idf``, so a
+#   passage's coverage says how much of the question it matches.
+# - ``lexical``: full-text matches ranked by IDF-weighted ts_rank.
+# - ``fused``: weighted reciprocal rank fusion of the two lists.
+# The last select always returns the ``scope`` row, with no hit when nothing
+# matched.
 SEARCH_SQL = """
-WITH permitted AS ({permitted}),
-nearest AS (
-    SELECT c.id, {distance} AS distance
+WITH permitted AS MATERIALIZED ({permitted}),
+index_row AS MATERIALIZED (
+    SELECT (SELECT model_name FROM kb_embeddingindex WHERE id = 1) AS model,
+           (SELECT dimensions FROM kb_embeddingindex WHERE id = 1) AS dimensions
+),
+scope AS MATERIALIZED (
+    SELECT ARRAY(SELECT id FROM permitted) AS ids,
+           counted.total,
+           i.model AS index_model,
+           i.dimensions AS index_dimensions,
+           CASE
+               WHEN NOT %(dense_on)s THEN 'none'
+               WHEN coalesce(i.model, %(model)s) <> %(model)s
+                    OR coalesce(i.dimensions, %(dimensions)s) <> %(dimensions)s THEN 'none'
+               WHEN counted.total <= %(exact_max)s THEN 'exact'
+               ELSE 'hnsw'
+           END AS dense_path
+    FROM index_row i,
+         LATERAL (SELECT coalesce(sum(chunk_count), 0) AS total FROM kb_document
+                   WHERE collection_id IN (SELECT id FROM permitted)) counted
+),
+exact AS (
+    SELECT chunk.id, chunk.distance
+    FROM unnest((SELECT ids FROM scope)::bigint[]) AS permitted_collection(id)
+    CROSS JOIN LATERAL (
+        SELECT c.id, c.embedding <=> %(vector)s::halfvec AS distance
+        FROM kb_chunk c
+        WHERE c.collection_id = permitted_collection.id
+          AND c.embedding_model = %(model)s{filters}
+        OFFSET 0
+    ) chunk
+    WHERE (SELECT dense_path FROM scope) = 'exact'
+    ORDER BY chunk.distance
+    LIMIT %(candidates)s
+),
+approximate AS (
+    SELECT c.id, c.embedding <=> %(vector)s::halfvec AS distance
     FROM kb_chunk c
-    WHERE %(dense_on)s AND {dense_permitted}
+    WHERE (SELECT dense_path FROM scope) = 'hnsw'
+      AND (c.collection_id + 0) = ANY((SELECT ids FROM scope)::bigint[])
       AND c.embedding_model = %(model)s{filters}
-    ORDER BY {distance}
+    ORDER BY c.embedding <=> %(vector)s::halfvec
     LIMIT %(candidates)s
 ),
 dense AS (
     SELECT id, row_number() OVER (ORDER BY distance) AS rank, 1 - distance AS similarity
-    FROM nearest
+    FROM (SELECT id, distance FROM exact UNION ALL SELECT id, distance FROM approximate) nearest
+),
+words AS (
+    SELECT lexeme, quote_literal(lexeme)::tsquery AS query
+    FROM unnest(tsvector_to_array(to_tsvector('{config}', %(text)s))) AS lexeme
+    WHERE %(lexical_on)s
+    LIMIT %(max_terms)s
+),
+terms AS MATERIALIZED (
+    SELECT w.query, counted.df,
+           ln(1 + ((SELECT total FROM scope) - counted.df + 0.5)::float8 / (counted.df + 0.5)) AS idf,
+           counted.df > 0 AND strpos(w.lexeme, '''') = 0 AND strpos(w.lexeme, '\\') = 0 AS usable
+    FROM words w
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS df FROM kb_chunk c
+        WHERE c.search_vector @@ w.query AND c.collection_id IN (SELECT id FROM permitted)
+    ) counted
+),
+query_terms AS MATERIALIZED (
+    SELECT string_agg(query::text, ' | ') FILTER (WHERE usable)::tsquery AS query,
+           sum(idf) FILTER (WHERE usable OR df = 0) AS total_idf
+    FROM terms
 ),
 lexical_scored AS (
     SELECT c.id,
-           (SELECT sum(w.idf * ts_rank('{{1, 1, 1, 1}}', c.search_vector, quote_literal(w.lexeme)::tsquery, 1))
-              FROM unnest(%(lexemes)s::text[], %(idfs)s::float8[]) AS w(lexeme, idf)) AS score,
-           (SELECT sum(w.idf) FROM unnest(%(lexemes)s::text[], %(idfs)s::float8[]) AS w(lexeme, idf)
-             WHERE c.search_vector @@ quote_literal(w.lexeme)::tsquery) / %(total_idf)s AS coverage
+           (SELECT sum(t.idf * ts_rank('{{1, 1, 1, 1}}', c.search_vector, t.query, 1))
+              FROM terms t WHERE t.usable) AS score,
+           (SELECT sum(t.idf) FROM terms t WHERE t.usable AND c.search_vector @@ t.query)
+             / (SELECT total_idf FROM query_terms) AS coverage
     FROM kb_chunk c
-    WHERE %(lexical_on)s AND c.search_vector @@ %(lexical)s::tsquery
+    WHERE c.search_vector @@ (SELECT query FROM query_terms)
       AND c.collection_id IN (SELECT id FROM permitted){filters}
 ),
 lexical AS (
@@ -279,32 +316,25 @@ fused AS (
     ) ranked
     GROUP BY id
 )
-SELECT c.id, c.document_id, d.title, c.collection_id, col.name, c.page, c.section_title,
+SELECT s.total, s.dense_path, s.index_model, s.index_dimensions,
+       c.id, c.document_id, d.title, c.collection_id, col.name, c.page, c.section_title,
        c.text, f.score, f.dense_rank, f.lexical_rank, f.similarity, f.coverage
-FROM fused f
-JOIN kb_chunk c ON c.id = f.id
-JOIN kb_document d ON d.id = c.document_id
-JOIN kb_collection col ON col.id = c.collection_id
+FROM scope s
+LEFT JOIN (
+    fused f
+    JOIN kb_chunk c ON c.id = f.id
+    JOIN kb_document d ON d.id = c.document_id
+    JOIN kb_collection col ON col.id = c.collection_id
+) ON true
 ORDER BY f.score DESC, c.id
 LIMIT %(limit)s
 """
+# How many of the query's distinct words are weighed.
+MAX_QUERY_TERMS = 64
 
 
-# The dense list's permission filter: the permitted collections as an array,
-# computed once in this statement's snapshot. The exact path reads just those
-# collections through the collection index (the array is its index key, so no
-# chunk is checked one by one). The HNSW path makes the same check a filter the
-# collection index cannot serve: the planner guesses the permission subquery
-# at one row, and at tens of thousands of chunks it then walked every
-# permitted collection through that index and sorted all their chunks instead
-# of scanning the HNSW index (measured at 50,000 chunks with every collection
-# permitted: 38 ms instead of a few).
-EXACT_PERMITTED = "c.collection_id = ANY(ARRAY(SELECT id FROM permitted))"
-HNSW_PERMITTED = "(c.collection_id + 0) = ANY(ARRAY(SELECT id FROM permitted))"
-
-
-# Settings local to the search's transaction, given as parallel arrays of
-# names and values; and putting named ones back to the session's values.
+# Settings local to the search, given as parallel arrays of names and values;
+# and putting named ones back to the session's values.
 SETTINGS_SET_SQL = (
     "SELECT set_config(name, value, true)"
     " FROM unnest(%s::text[], %s::text[]) AS setting(name, value)"
@@ -312,51 +342,30 @@ SETTINGS_SET_SQL = (
 SETTINGS_RESET_SQL = "SELECT set_config(name, reset_val, true) FROM pg_settings WHERE name = ANY(%s::text[])"
 
 
-def _path_settings(path: str, candidates: int) -> dict[str, str]:
-    """Settings for the search statement. Both paths keep one generic plan
-    per connection instead of planning each search (planning took 0.8 ms,
-    more than half of running it on the HNSW path). The HNSW path's plan is
-    the index scan whatever the values. The exact path runs only for small
-    permitted sets, for which reading their collections through the
-    collection index is always right; without the values a generic plan
-    could guess a large share of the table (with few collections) and scan
-    all of it, so sequential scans are ruled out."""
-    if path == "hnsw":
-        return {
-            "hnsw.iterative_scan": "relaxed_order",
-            "hnsw.ef_search": str(max(candidates, HNSW_EF_SEARCH)),
-            "plan_cache_mode": "force_generic_plan",
-        }
+def _search_settings(candidates: int) -> dict[str, str]:
+    """Settings for the search statement: the HNSW scan's, and one generic
+    plan per connection instead of planning each search (planning took
+    0.8 ms, more than half of running it on the HNSW path). Without the
+    values the plan cannot see how many collections are permitted; the
+    exact path's shape (one index scan per permitted collection) does not
+    depend on it."""
     return {
-        "max_parallel_workers_per_gather": "0",
-        "enable_seqscan": "off",
+        "hnsw.iterative_scan": "relaxed_order",
+        "hnsw.ef_search": str(max(candidates, HNSW_EF_SEARCH)),
         "plan_cache_mode": "force_generic_plan",
     }
 
 
 @dataclass(frozen=True)
-class PermittedChunks:
-    count: int
+class SearchScope:
+    """The first columns of every row of SEARCH_SQL."""
+
+    # Chunks in the permitted collections.
+    total: int
+    dense_path: str
     # What the index holds (None before its row exists).
     index_model: str | None
     index_dimensions: int | None
-
-
-PERMITTED_CHUNKS_SQL = """
-SELECT coalesce(sum(chunk_count), 0),
-       (SELECT model_name FROM kb_embeddingindex WHERE id = 1),
-       (SELECT dimensions FROM kb_embeddingindex WHERE id = 1)
-FROM kb_document WHERE collection_id IN ({permitted})
-"""
-
-
-def _permitted_chunks(row: tuple[Any, ...]) -> PermittedChunks:
-    """``row`` of PERMITTED_CHUNKS_SQL: how many chunks the permitted
-    collections hold, from the documents' counts (one row per document
-    instead of one per chunk: cheap at a million chunks), and the index's
-    model."""
-    count, model, dimensions = row
-    return PermittedChunks(int(count), model, dimensions)
 
 
 def _statement_cursor() -> psycopg.Cursor[Any]:
@@ -372,6 +381,65 @@ def _statement_cursor() -> psycopg.Cursor[Any]:
         # PgBouncer in the README.
         raw.prepare_threshold = PREPARE_ONLY_WHEN_ASKED
     return psycopg.Cursor(raw)
+
+
+@dataclass(frozen=True)
+class _SearchStatement:
+    """SEARCH_SQL for one user, token and set of filters, with their values."""
+
+    sql: str
+    params: dict[str, Any]
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        user: Any,
+        token: ApiToken | None,
+        filters: SearchFilters,
+        dense_on: bool,
+    ) -> _SearchStatement:
+        permitted_sql, permitted_params = _permitted_sql(user, token)
+        filters_sql, filter_params = _filters_sql(filters)
+        sql = SEARCH_SQL.format(
+            permitted=_named(permitted_sql, "p"),
+            filters=_named(filters_sql, "f"),
+            config=TEXT_SEARCH_CONFIG,
+        )
+        if not dense_on:
+            sql = sql.replace("%(vector)s::halfvec", "NULL::halfvec")
+        params = {f"p{index}": value for index, value in enumerate(permitted_params)}
+        params.update({f"f{index}": value for index, value in enumerate(filter_params)})
+        return cls(sql, params)
+
+    def run(
+        self, params: dict[str, Any], model: str, vector: Any, candidates: int
+    ) -> tuple[SearchScope, list[tuple[Any, ...]]]:
+        """The scope and the hits' rows. The settings and the statement go
+        in one round trip; outside a caller's transaction they form their own
+        (it ends with the round trip, and the settings with it), inside one
+        the settings are put back before it goes on."""
+        values = {
+            **params,
+            "model": model,
+            "vector": "[0]" if vector is None else vector_literal(vector),
+            "dimensions": 0 if vector is None else len(vector),
+        }
+        local_settings = _search_settings(candidates)
+        in_transaction = not connection.get_autocommit()
+        # Each cursor keeps its last statement's rows.
+        cursor, reset_cursor = _statement_cursor(), _statement_cursor()
+        with cursor.connection.pipeline():
+            cursor.execute(
+                SETTINGS_SET_SQL, [list(local_settings), list(local_settings.values())]
+            )
+            cursor.execute(self.sql, values, prepare=True)
+            if in_transaction:
+                reset_cursor.execute(SETTINGS_RESET_SQL, [list(local_settings)])
+        rows = cursor.fetchall()
+        total, dense_path, index_model, index_dimensions = rows[0][:4]
+        scope = SearchScope(int(total), dense_path, index_model, index_dimensions)
+        return scope, [row[4:] for row in rows if row[4] is not None]
 
 
 def _embed_query(query: str, model_name: str) -> tuple[np.ndarray, float]:
@@ -412,119 +480,42 @@ def search_chunks(
     wanted = limit
     if rerank:
         limit = max(limit, RERANK_CANDIDATES)
-    vector_text = None
-    pending: Future[tuple[np.ndarray, float]] | None = None
-    if dense_on and query_vector is None:
-        query_model = _index_model_seen or embedding_model_label()
-        pending = _QUERY_EMBEDDING.submit(_embed_query, query, query_model)
     # Fusion needs a deep list from each half; a dense-only query just its page.
     candidates = max(CANDIDATES, limit) if mode == "hybrid" else limit
-    permitted_sql, permitted_params = _permitted_sql(user, token)
-    # Named (p0, p1, ...) once, for the three statements that embed it.
-    permitted_sql = _named(permitted_sql, "p")
-    permitted_named = {
-        f"p{index}": value for index, value in enumerate(permitted_params)
+    # The index's model as this process last saw it; the statement checks it.
+    vector_is_assumed = query_vector is not None and query_model is None
+    model = query_model or _index_model_seen or embedding_model_label()
+    if dense_on and query_vector is None:
+        query_vector, timings["embed_ms"] = _embed_query(query, model)
+    statement = _SearchStatement.build(
+        user=user, token=token, filters=filters, dense_on=dense_on
+    )
+    params: dict[str, Any] = {
+        **statement.params,
+        "dense_on": dense_on,
+        "lexical_on": mode != "dense",
+        "text": segment(query),
+        "max_terms": MAX_QUERY_TERMS,
+        "exact_max": EXACT_SCAN_MAX_CHUNKS,
+        "dense_weight": weight,
+        "candidates": candidates,
+        "rrf_k": RRF_K,
+        "limit": limit,
     }
-    filters_sql, filter_params = _filters_sql(filters)
     started = time.perf_counter()
-    path = "none"
-    nested = connection.in_atomic_block
-    with transaction.atomic():
-        cursor, terms_cursor = _statement_cursor(), _statement_cursor()
-        # One round trip for the statements that do not depend on each other
-        # (each cursor keeps its last statement's rows).
-        with cursor.connection.pipeline():
-            # A model switch (manage.py reembed) cannot commit while this
-            # transaction runs, so the model read below is the one the chunks hold.
-            cursor.execute("LOCK TABLE kb_chunk IN ACCESS SHARE MODE")
-            # One look at the permitted set: its size is BM25's N and picks
-            # the dense path.
-            cursor.execute(
-                PERMITTED_CHUNKS_SQL.format(permitted=permitted_sql),
-                permitted_named,
-                prepare=True,
-            )
-            if mode != "dense":
-                terms_cursor.execute(
-                    TERM_STATS_SQL.format(
-                        permitted=permitted_sql, config=TEXT_SEARCH_CONFIG
-                    ),
-                    {"text": segment(query), **permitted_named},
-                    prepare=True,
-                )
-        permitted = _permitted_chunks(cursor.fetchone() or ())
-        count = permitted.count
-        terms = (
-            lexical_terms(terms_cursor.fetchall(), count)
-            if mode != "dense"
-            else LexicalTerms([], [], 0.0)
-        )
-        # No index row yet: nothing was ever re-embedded.
-        index_model = permitted.index_model or query_model or embedding_model_label()
-        if dense_on:
-            if pending is not None:
-                query_vector, timings["embed_ms"] = pending.result()
-            embedder = checked_embedder(index_model, permitted.index_dimensions)
-            if query_model not in (None, index_model):
-                # The index changed models (manage.py reembed) since this
-                # process last looked, or the caller's vector predates it.
-                query_vector = embedder.encode([query])[0]
-            _index_model_seen = index_model
-            vector_text = vector_literal(query_vector)
-        query_model = index_model
-        lexemes, idfs = terms.lexemes, terms.idfs
-        lexical_on = bool(lexemes)
-        local_settings: dict[str, str] = {}
-        if dense_on:
-            path = "exact" if count <= EXACT_SCAN_MAX_CHUNKS else "hnsw"
-            local_settings = _path_settings(path, candidates)
-        # An exact scan is forced by ordering on an expression the index cannot serve.
-        distance = (
-            "(c.embedding <=> %(vector)s::halfvec) + 0"
-            if path == "exact"
-            else "c.embedding <=> %(vector)s::halfvec"
-        )
-        sql = SEARCH_SQL.format(
-            permitted=permitted_sql,
-            dense_permitted=HNSW_PERMITTED if path == "hnsw" else EXACT_PERMITTED,
-            filters=_named(filters_sql, "f"),
-            distance=distance,
-            config=TEXT_SEARCH_CONFIG,
-        )
-        params: dict[str, Any] = {
-            "vector": vector_text or "[0]",
-            "model": query_model or "",
-            # A valid placeholder when the lexical list is off (lexical_on is false).
-            "lexical": " | ".join(f"'{lexeme}'" for lexeme in lexemes)
-            or "'placeholder'",
-            "lexemes": lexemes,
-            "idfs": idfs,
-            "total_idf": terms.total_idf or 1.0,
-            "dense_on": dense_on,
-            "lexical_on": lexical_on,
-            "dense_weight": weight,
-            "candidates": candidates,
-            "rrf_k": RRF_K,
-            "limit": limit,
-            **permitted_named,
-            **{f"f{index}": value for index, value in enumerate(filter_params)},
-        }
-        if not dense_on:
-            sql = sql.replace("%(vector)s::halfvec", "NULL::halfvec")
-        # The path's settings and the search in one round trip (the cursor
-        # keeps the last statement's rows).
-        with cursor.connection.pipeline():
-            if local_settings:
-                cursor.execute(
-                    SETTINGS_SET_SQL,
-                    [list(local_settings), list(local_settings.values())],
-                )
-            cursor.execute(sql, params, prepare=True)
-            if local_settings and nested:
-                # Local settings last until the caller's transaction ends.
-                terms_cursor.execute(SETTINGS_RESET_SQL, [list(local_settings)])
-        rows = cursor.fetchall()
+    scope, rows = statement.run(params, model, query_vector, candidates)
+    if dense_on and scope.dense_path == "none" and scope.index_model is not None:
+        # The index changed models (manage.py reembed) since this process
+        # last looked, or the caller's vector predates it: once more with
+        # the index's model (which must make vectors of the index's size).
+        embedder = checked_embedder(scope.index_model, scope.index_dimensions)
+        model = scope.index_model
+        if not vector_is_assumed:
+            query_vector = embedder.encode([query])[0]
+        scope, rows = statement.run(params, model, query_vector, candidates)
     timings["sql_ms"] = (time.perf_counter() - started) * 1000
+    if dense_on:
+        _index_model_seen = scope.index_model or model
     words = tuple(dict.fromkeys(_WORD.findall(segment(query).lower())))
     hits = [
         SearchHit(
@@ -554,9 +545,9 @@ def search_chunks(
     return SearchResult(
         hits[:wanted],
         dense_on,
-        path if dense_on else "lexical",
+        scope.dense_path if dense_on else "lexical",
         timings,
-        query_model if dense_on else None,
+        model if dense_on else None,
     )
 
 

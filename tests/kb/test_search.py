@@ -16,7 +16,7 @@ from kb.models import Collection, Document, Role
 from kb.search import search_chunks
 from kb.services import collection_create, grant_revoke, grant_set
 from kb.text import segment
-from tests.conftest import World
+from tests.conftest import World, make_user
 from tests.ingest.conftest import upload_bytes, wait_final
 
 
@@ -99,6 +99,69 @@ def test_search_leaves_no_settings_behind_in_the_callers_transaction(
             values.append(cursor.fetchone()[0])
     assert before == ("on",)
     assert values == ["on", "auto", "40"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("path", ["exact", "hnsw"])
+def test_search_outside_a_transaction_is_one_and_leaves_no_settings(
+    monkeypatch, path: str
+) -> None:
+    """In autocommit, as in a web request, the settings and the statement
+    form a transaction of their own that ends with the round trip: the
+    search's settings applied to it (12 readable chunks among 3,000 fill a
+    page only with the iterative HNSW scan) and are gone after it."""
+    owner, reader = make_user("settings-owner"), make_user("settings-reader")
+    big = collection_create(name="Big", creator=owner)
+    small = collection_create(name="Small", creator=owner)
+    grant_set(collection=small, user=reader, role=Role.VIEWER, actor=owner)
+    _insert_synthetic_chunks(big, 3000, seed=1)
+    _insert_synthetic_chunks(small, 12, seed=2)
+    monkeypatch.setattr(
+        search_module, "EXACT_SCAN_MAX_CHUNKS", 10_000 if path == "exact" else 0
+    )
+    assert connection.get_autocommit()
+    with connection.cursor() as cursor:
+        # At 3,000 chunks the planner would rather sort them all than use
+        # the HNSW index, which the test needs it to use.
+        cursor.execute("SET enable_seqscan = off")
+    try:
+        result = search_chunks(
+            user=reader,
+            query="budgets",
+            query_vector=np.random.default_rng(3).normal(size=384).astype(np.float32),
+            mode="dense",
+        )
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET enable_seqscan")
+    assert result.path == path and len(result.hits) == 10
+    assert {hit.collection_id for hit in result.hits} == {small.pk}
+    with connection.cursor() as cursor:
+        values = []
+        for name in ("plan_cache_mode", "hnsw.ef_search", "hnsw.iterative_scan"):
+            cursor.execute(f"SHOW {name}")
+            values.append(cursor.fetchone()[0])
+    assert values == ["auto", "40", "off"]
+
+
+def test_a_query_vector_of_another_model_is_made_again_by_the_index_model(
+    world: World,
+) -> None:
+    """After a model switch the search statement finds the index holding
+    another model than the query vector's: the query is embedded again by the
+    index's model and asked once more, instead of comparing vectors of two
+    models (or finding nothing)."""
+    _insert_synthetic_chunks(world.collection_a, 12, seed=11)
+    result = search_chunks(
+        user=world.alice,
+        query="synthetic passage",
+        query_vector=np.ones(384, dtype=np.float32),
+        query_model="retired/model-before-reembed",
+        mode="dense",
+    )
+    assert result.path == "exact"
+    assert result.embedding_model == active_model_name()
+    assert len(result.hits) == 10
 
 
 def test_search_never_crosses_permissions_even_for_exact_words(world: World) -> None:
