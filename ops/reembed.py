@@ -12,8 +12,9 @@
    hold the index row ``FOR SHARE``), blocks new ones, checks that nothing is
    left to embed, then renames the columns and the index and records the new
    model. Searches wait for it only for the instant of the renames; each
-   search reads the model under a share lock on ``kb_chunk`` and compares its
-   query only with chunks of that model, so results never mix models.
+   search reads the model in the same statement (and snapshot) as the
+   chunks, and compares its query only with chunks of that model, so results
+   never mix models.
 """
 
 from __future__ import annotations
