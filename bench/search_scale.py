@@ -243,7 +243,7 @@ def main() -> None:
         # quarter of memory, which holds them); query warm-up alone leaves
         # much of a 2 GB index and table still to be read.
         started = time.perf_counter()
-        with raw.cursor() as cursor:
+        with raw.transaction(), raw.cursor() as cursor:
             cursor.execute("SHOW shared_buffers")
             shared_buffers = cursor.fetchone()[0]
             cursor.execute("SET LOCAL enable_indexscan = off")
@@ -262,7 +262,6 @@ def main() -> None:
                 " ORDER BY embedding <=> %s::halfvec LIMIT 10) none",
                 [HalfVector(vectors[0])],
             )
-        raw.commit()
         print(
             f"read every page once in {time.perf_counter() - started:.0f}s "
             f"(shared_buffers {shared_buffers})",
@@ -308,17 +307,18 @@ def main() -> None:
             """Plain SQL with pgvector's defaults (the floor), or with the
             product's search list (the same recall target as the filtered
             searches), set in the same round trip."""
-            with raw.cursor() as cursor, raw.pipeline():
-                if ef_search:
+            with raw.cursor() as cursor:
+                with raw.pipeline():
+                    if ef_search:
+                        cursor.execute(
+                            "SELECT set_config('hnsw.ef_search', %s, true)",
+                            [str(ef_search)],
+                        )
                     cursor.execute(
-                        "SELECT set_config('hnsw.ef_search', %s, true)",
-                        [str(ef_search)],
+                        "SELECT id FROM kb_chunk ORDER BY embedding <=> %s::halfvec LIMIT %s",
+                        [HalfVector(query), K],
                     )
-                cursor.execute(
-                    "SELECT id FROM kb_chunk ORDER BY embedding <=> %s::halfvec LIMIT %s",
-                    [HalfVector(query), K],
-                )
-            ids = [row[0] for row in cursor.fetchall()]
+                ids = [row[0] for row in cursor.fetchall()]
             raw.commit()
             return ids
 

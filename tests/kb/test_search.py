@@ -4,6 +4,7 @@ sets, Chinese and mixed queries, the API."""
 from __future__ import annotations
 
 import numpy as np
+import psycopg
 import pytest
 from django.db import connection
 from django.test import Client
@@ -142,6 +143,26 @@ def test_search_outside_a_transaction_is_one_and_leaves_no_settings(
             cursor.execute(f"SHOW {name}")
             values.append(cursor.fetchone()[0])
     assert values == ["auto", "40", "off"]
+
+
+def test_a_failed_search_leaves_the_callers_transaction_usable(
+    world: World, monkeypatch
+) -> None:
+    """The tests run inside a transaction, like a caller's atomic block: a
+    search that fails there (here, a setting the server refuses) must not
+    leave it aborted for whatever the caller does next."""
+    _insert_synthetic_chunks(world.collection_a, 5, seed=12)
+    monkeypatch.setattr(
+        search_module, "_search_settings", lambda candidates: {"hnsw.ef_search": "0"}
+    )
+    with pytest.raises(psycopg.errors.InvalidParameterValue):
+        search_chunks(
+            user=world.alice,
+            query="budgets",
+            query_vector=np.ones(384, dtype=np.float32),
+            mode="dense",
+        )
+    assert Collection.objects.filter(pk=world.collection_a.pk).exists()
 
 
 def test_a_query_vector_of_another_model_is_made_again_by_the_index_model(
