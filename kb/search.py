@@ -228,8 +228,9 @@ def _permitted_sql(user: Any, token: ApiToken | None) -> tuple[str, list[Any]]:
 SEARCH_SQL = """
 WITH permitted AS MATERIALIZED ({permitted}),
 index_row AS MATERIALIZED (
-    SELECT (SELECT model_name FROM kb_embeddingindex WHERE id = 1) AS model,
-           (SELECT dimensions FROM kb_embeddingindex WHERE id = 1) AS dimensions
+    -- One row, of NULLs before the index row exists.
+    SELECT e.model_name AS model, e.dimensions
+    FROM (SELECT 1) AS one LEFT JOIN kb_embeddingindex e ON e.id = 1
 ),
 scope AS MATERIALIZED (
     SELECT ARRAY(SELECT id FROM permitted) AS ids,
@@ -397,6 +398,25 @@ def _statement_cursor() -> psycopg.Cursor[Any]:
     return psycopg.Cursor(raw)
 
 
+@lru_cache(maxsize=1024)
+def _search_sql(
+    permitted_sql: str, filters_sql: str, dense_on: bool, candidates: int
+) -> str:
+    """SEARCH_SQL with the permission subquery and the filters in it (their
+    placeholders named), made once per distinct text instead of per search."""
+    sql = SEARCH_SQL.format(
+        permitted=_named(permitted_sql, "p"),
+        filters=_named(filters_sql, "f"),
+        config=TEXT_SEARCH_CONFIG,
+        # In the text, not a parameter, so that the generic plan knows how
+        # few rows each list takes (a statement per list length: a handful).
+        # At 30,000 chunks with every collection permitted: p50 4.1 ms this
+        # way, 6.3 ms with a parameter (two runs minutes apart).
+        candidates=int(candidates),
+    )
+    return sql if dense_on else sql.replace("%(vector)s::halfvec", "NULL::halfvec")
+
+
 @dataclass(frozen=True)
 class _SearchStatement:
     """SEARCH_SQL for one user, token and set of filters, with their values."""
@@ -416,18 +436,7 @@ class _SearchStatement:
     ) -> _SearchStatement:
         permitted_sql, permitted_params = _permitted_sql(user, token)
         filters_sql, filter_params = _filters_sql(filters)
-        sql = SEARCH_SQL.format(
-            permitted=_named(permitted_sql, "p"),
-            filters=_named(filters_sql, "f"),
-            config=TEXT_SEARCH_CONFIG,
-            # In the text, not a parameter: a generic plan that cannot see
-            # the limit guesses a tenth of the table, and at 30,000 chunks it
-            # then sorted them all instead of scanning the HNSW index
-            # (12 ms instead of 2). A statement per list length (a handful).
-            candidates=int(candidates),
-        )
-        if not dense_on:
-            sql = sql.replace("%(vector)s::halfvec", "NULL::halfvec")
+        sql = _search_sql(permitted_sql, filters_sql, dense_on, candidates)
         params = {f"p{index}": value for index, value in enumerate(permitted_params)}
         params.update({f"f{index}": value for index, value in enumerate(filter_params)})
         return cls(sql, params)
