@@ -215,6 +215,8 @@ def main() -> None:
             )
             for _ in range(16)
         ]  # fmt: skip
+        for conn in database:
+            search_module.prepare_search_connection(conn)
 
         def api(query: str, index: int) -> None:
             response = clients[index].get("/api/v1/search/", params={"q": query})

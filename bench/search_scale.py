@@ -1,7 +1,8 @@
 """Permission-filtered vector search at a million chunks.
 
 Loads N synthetic 384-dimensional chunks (clustered unit vectors of low
-intrinsic dimension, as real embeddings are; see ``synthetic_vectors``) into 200 collections, builds the production HNSW index
+intrinsic dimension, as real embeddings are; see ``synthetic_vectors``) into
+documents of 50 chunks in 200 collections, builds the production HNSW index
 (halfvec, m=16, ef_construction=64) and times the build, then asks the real
 search service (``kb.search.search_chunks``, dense half) as users permitted
 about 0.1 %, 1 %, 10 % and 100 % of the chunks. The permitted sets are not
@@ -38,6 +39,7 @@ DIMENSIONS = 384
 CLUSTERS = 2000
 LATENT = 48
 K = 10
+CHUNKS_PER_DOCUMENT = 50
 # Fractions of all chunks each user may read; the collection sizes below are
 # laid out so the permitted sets hit these fractions.
 SELECTIVITIES = (0.001, 0.01, 0.1, 1.0)
@@ -142,19 +144,27 @@ def main() -> None:
             collection_create(name=f"scale-{index:03d}", creator=owner)
             for index in range(COLLECTIONS)
         ]
-        documents = [
-            Document.objects.create(
-                collection=collection,
-                title=f"synthetic {collection.name}",
-                original_filename="synthetic.txt",
-                sha256=f"{index:064d}",
-                status=Document.Status.READY,
-                chunk_count=size,
+        # Documents of CHUNKS_PER_DOCUMENT chunks, as real uploads come (a
+        # collection of one huge document would hide any cost per document).
+        documents_of = {
+            collection.pk: Document.objects.bulk_create(
+                [
+                    Document(
+                        collection=collection,
+                        title=f"synthetic {collection.name} {number}",
+                        original_filename="synthetic.txt",
+                        sha256=f"{index:032d}{number:032d}",
+                        status=Document.Status.READY,
+                        chunk_count=min(CHUNKS_PER_DOCUMENT, size - start),
+                    )
+                    for number, start in enumerate(range(0, size, CHUNKS_PER_DOCUMENT))
+                ]
             )
             for index, (collection, size) in enumerate(
                 zip(collections, sizes, strict=True)
             )
-        ]
+        }
+        document_count = sum(len(made) for made in documents_of.values())
         users = {}
         for selectivity in SELECTIVITIES:
             user, _ = User.objects.get_or_create(username=f"scale-{selectivity}")
@@ -188,14 +198,14 @@ def main() -> None:
             ) as copy,
         ):
             row = 0
-            for index, size in enumerate(sizes):
-                document, collection = documents[index], collections[index]
+            for collection, size in zip(collections, sizes, strict=True):
+                made = documents_of[collection.pk]
                 for ordinal in range(size):
                     copy.write_row(
                         (
-                            document.pk,
+                            made[ordinal // CHUNKS_PER_DOCUMENT].pk,
                             collection.pk,
-                            ordinal,
+                            ordinal % CHUNKS_PER_DOCUMENT,
                             "synthetic",
                             "",
                             "",
@@ -207,7 +217,11 @@ def main() -> None:
                     row += 1
         raw.commit()
         load_seconds = time.perf_counter() - started
-        print(f"loaded {args.chunks:,} chunks in {load_seconds:.0f}s", flush=True)
+        print(
+            f"loaded {args.chunks:,} chunks ({document_count:,} documents) "
+            f"in {load_seconds:.0f}s",
+            flush=True,
+        )
 
         with connection.cursor() as cursor:
             cursor.execute("SET maintenance_work_mem = '4GB'")
@@ -280,7 +294,8 @@ def main() -> None:
         warm_up_queries = near_the_data(WARM_UP_QUERIES)
         chunk_ids = np.empty(args.chunks, dtype=np.int64)
         with connection.cursor() as cursor:
-            cursor.execute("SELECT id FROM kb_chunk ORDER BY collection_id, ordinal")
+            # COPY wrote the rows in order, so ids follow the vectors.
+            cursor.execute("SELECT id FROM kb_chunk ORDER BY id")
             chunk_ids[:] = [row[0] for row in cursor.fetchall()]
 
         def exact_top(selectivity: float) -> list[set[int]]:

@@ -11,11 +11,12 @@ import uuid
 from typing import Any, ClassVar
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from pgvector.django import HalfVectorField, HnswIndex
 
@@ -62,10 +63,21 @@ class CollectionQuerySet(models.QuerySet["Collection"]):
             return self.none()
         if not _token_allows(token, action):
             return self.none()
-        granted = CollectionGrant.objects.filter(
-            collection=OuterRef("pk"), role__in=ROLES_ALLOWED[action]
-        ).filter(Q(user=user) | Q(group__user=user))
-        queryset = self.filter(Exists(granted))
+        roles = ROLES_ALLOWED[action]
+        # The user's own grants and their groups' grants, each read through
+        # its index: the cost follows this user's grants, not every grant in
+        # the installation (an EXISTS tested each collection against a join
+        # of all grants with all group memberships; inside the search
+        # statement that was a third of its time beyond the vector scan).
+        direct = CollectionGrant.objects.filter(user=user, role__in=roles)
+        memberships = get_user_model().groups.through.objects.filter(user=user)
+        through_groups = CollectionGrant.objects.filter(
+            group__in=memberships.values("group_id"), role__in=roles
+        )
+        granted = direct.values("collection_id").union(
+            through_groups.values("collection_id")
+        )
+        queryset = self.filter(pk__in=granted)
         if token is not None and token.collection_scoped:
             queryset = queryset.filter(api_tokens=token)
         return queryset
@@ -91,6 +103,10 @@ class Collection(models.Model):
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     version = models.PositiveBigIntegerField(_("version"), default=1, editable=False)
+    # The sum of its documents' chunk_count, kept by statement triggers on
+    # kb_document (migration 0005), so that search sizes a permitted set
+    # from its collections instead of reading every document in them.
+    chunk_count = models.PositiveBigIntegerField(_("chunks"), default=0, editable=False)
     api_tokens = models.ManyToManyField(
         ApiToken,
         blank=True,

@@ -26,9 +26,12 @@ import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.urls import reverse
+from pgvector import HalfVector
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 
 from accounts.models import ApiToken
-from kb.embedding import embedder_for_model, embedding_model_label, vector_literal
+from kb.embedding import embedder_for_model, embedding_model_label
 from kb.models import Action, Collection
 from kb.rerank import RERANK_CANDIDATES, rerank_scores, reranker_enabled
 from kb.text import TEXT_SEARCH_CONFIG, cjk_ratio, segment
@@ -36,11 +39,13 @@ from kb.text import TEXT_SEARCH_CONFIG, cjk_ratio, segment
 RRF_K = 60
 CANDIDATES = 100
 # The HNSW search list. Measured at a million chunks (bench/search_scale.py
-# --ef): recall@10 0.932-0.956 at 80 and 0.959-0.966 at 120 with every chunk
-# permitted (index builds differ), 0.952 and 0.970-0.976 at 10 %; larger
-# lists cost more than they gain at 10 % (200: p95 up by a tenth); pgvector's
-# default of 40 finds about 0.88-0.91.
-HNSW_EF_SEARCH = 120
+# --ef, and one query set side by side): with every chunk permitted, recall@10
+# 0.932-0.956 at 80 and 0.947-0.972 at 120 (index builds and query sets
+# differ), 0.982 at 160 and 0.987 at 200 on the set that gave 0.972 at 120;
+# at 10 %, 0.981 at 120 and 0.990 at 160, no slower (fewer scans need a second
+# round of the iterative search). pgvector's default of 40 finds about
+# 0.88-0.92.
+HNSW_EF_SEARCH = 160
 # Below this many chunks in the permitted collections, scan them exactly.
 EXACT_SCAN_MAX_CHUNKS = 20_000
 # psycopg prepares a statement after this many executions unless told
@@ -184,7 +189,10 @@ def _permitted_sql(user: Any, token: ApiToken | None) -> tuple[str, list[Any]]:
     compiled = _permitted_sql_cache.get(key)
     if compiled is None:
         queryset = Collection.objects.for_user(user, Action.VIEW, token=token)
-        sql, params = queryset.values("id").query.sql_with_params()
+        # No ORDER BY: the statement only needs these two columns.
+        sql, params = (
+            queryset.order_by().values("id", "chunk_count").query.sql_with_params()
+        )
         if len(_permitted_sql_cache) >= 10_000:
             _permitted_sql_cache.clear()
         compiled = _permitted_sql_cache[key] = (sql, tuple(params))
@@ -194,18 +202,20 @@ def _permitted_sql(user: Any, token: ApiToken | None) -> tuple[str, list[Any]]:
 # The whole search in one statement, so one round trip:
 # - ``scope``: the permitted collections (read when the statement runs, in its
 #   snapshot), how many chunks they hold (BM25's N, and it picks the dense
-#   path), and which model and size of vector the index holds. The dense path
-#   is "none" when the query vector is not of that model (the index changed
-#   models since this process last looked): the caller then embeds the query
-#   again and asks once more.
+#   path; each collection's count is kept by a trigger, as summing their
+#   documents cost 4.7 ms a search at 20,000 documents), and which model and
+#   size of vector the index holds. The dense path is "none" when the query
+#   vector is not of that model (the index changed models since this process
+#   last looked): the caller then embeds the query again and asks once more.
 # - ``exact`` and ``approximate``: the dense list, from whichever of the two
 #   ``scope`` picked (the other does not run: its condition is checked once,
 #   before its scan). HNSW filters after its scan and returns too few rows for
 #   a small permitted set, so those are scanned exactly, reading just their
 #   collections through the collection index, one collection at a time
 #   (OFFSET 0 keeps each a scan of its own, so the plan can never become one
-#   scan of the whole table, whatever it guesses of their size). The HNSW path makes the same check a filter the collection
-#   index cannot serve: at tens of thousands of chunks the planner otherwise
+#   scan of the whole table, whatever it guesses of their size). The HNSW
+#   path makes the same check a filter the collection index cannot serve: at
+#   tens of thousands of chunks the planner otherwise
 #   walked every permitted collection through that index and sorted all their
 #   chunks instead of scanning the HNSW index (measured at 50,000 chunks:
 #   38 ms instead of a few).
@@ -234,19 +244,18 @@ index_row AS MATERIALIZED (
 ),
 scope AS MATERIALIZED (
     SELECT ARRAY(SELECT id FROM permitted) AS ids,
-           counted.total,
+           (SELECT coalesce(sum(chunk_count), 0) FROM permitted) AS total,
            i.model AS index_model,
            i.dimensions AS index_dimensions,
            CASE
                WHEN NOT %(dense_on)s THEN 'none'
                WHEN coalesce(i.model, %(model)s) <> %(model)s
                     OR coalesce(i.dimensions, %(dimensions)s) <> %(dimensions)s THEN 'none'
-               WHEN counted.total <= %(exact_max)s THEN 'exact'
+               WHEN (SELECT coalesce(sum(chunk_count), 0) FROM permitted) <= %(exact_max)s
+                   THEN 'exact'
                ELSE 'hnsw'
            END AS dense_path
-    FROM index_row i,
-         LATERAL (SELECT coalesce(sum(chunk_count), 0) AS total FROM kb_document
-                   WHERE collection_id IN (SELECT id FROM permitted)) counted
+    FROM index_row i
 ),
 exact AS (
     SELECT chunk.id, chunk.distance
@@ -383,6 +392,34 @@ class SearchScope:
     index_dimensions: int | None
 
 
+@dataclass(frozen=True)
+class _QueryVector:
+    """The query's vector as a statement parameter."""
+
+    values: np.ndarray
+
+
+class _QueryVectorDumper(Dumper):
+    """Sends a query vector in pgvector's binary form: formatting 384
+    numbers as text took 0.09 ms a search, this 0.004 ms. No type of its
+    own: the statement's ``::halfvec`` gives the parameter its type."""
+
+    format = Format.BINARY
+    oid = 0
+
+    def dump(self, obj: _QueryVector) -> bytes:
+        return HalfVector(obj.values).to_binary()
+
+
+def prepare_search_connection(raw: psycopg.Connection[Any]) -> None:
+    """Ready a connection for the search statements: prepared only when
+    asked (see the note on PgBouncer in the README), and query vectors sent
+    in binary."""
+    if raw.prepare_threshold is None:
+        raw.prepare_threshold = PREPARE_ONLY_WHEN_ASKED
+    raw.adapters.register_dumper(_QueryVector, _QueryVectorDumper)
+
+
 def _statement_cursor() -> psycopg.Cursor[Any]:
     """A cursor on Django's connection (and so in its transaction) that binds
     parameters on the server, so that the search statements can be prepared:
@@ -391,10 +428,7 @@ def _statement_cursor() -> psycopg.Cursor[Any]:
     Django's own cursors bind on the client and are never prepared."""
     connection.ensure_connection()
     raw = connection.connection
-    if raw.prepare_threshold is None:
-        # Only statements executed with prepare=True; see the note on
-        # PgBouncer in the README.
-        raw.prepare_threshold = PREPARE_ONLY_WHEN_ASKED
+    prepare_search_connection(raw)
     return psycopg.Cursor(raw)
 
 
@@ -451,7 +485,9 @@ class _SearchStatement:
         values = {
             **params,
             "model": model,
-            "vector": "[0]" if vector is None else vector_literal(vector),
+            "vector": _QueryVector(
+                np.zeros(1) if vector is None else np.asarray(vector)
+            ),
             "dimensions": 0 if vector is None else len(vector),
         }
         local_settings = _search_settings(candidates)
@@ -464,12 +500,17 @@ class _SearchStatement:
             transaction.atomic() if in_transaction else nullcontext(),
             cursor.connection.pipeline(),
         ):
+            # Prepared too: planning it each time took longer than running it.
             cursor.execute(
-                SETTINGS_SET_SQL, [list(local_settings), list(local_settings.values())]
+                SETTINGS_SET_SQL,
+                [list(local_settings), list(local_settings.values())],
+                prepare=True,
             )
             cursor.execute(self.sql, values, prepare=True)
             if in_transaction:
-                reset_cursor.execute(SETTINGS_RESET_SQL, [list(local_settings)])
+                reset_cursor.execute(
+                    SETTINGS_RESET_SQL, [list(local_settings)], prepare=True
+                )
         rows = cursor.fetchall()
         total, dense_path, index_model, index_dimensions = rows[0][:4]
         scope = SearchScope(int(total), dense_path, index_model, index_dimensions)

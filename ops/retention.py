@@ -32,7 +32,9 @@ def document_archive(*, document: Document) -> bool:
             return False
         Chunk.objects.filter(document_id=locked.pk).delete()
         locked.archived_at = timezone.now()
-        locked.save(update_fields=["archived_at", "updated_at"])
+        # It has no chunks now (its collection's count follows, by trigger).
+        locked.chunk_count = 0
+        locked.save(update_fields=["archived_at", "chunk_count", "updated_at"])
         collection_touch(collection_id=locked.collection_id)
         audit_record(
             action=AuditEvent.Action.DOCUMENT_ARCHIVED,
