@@ -54,8 +54,8 @@ class CollectionQuerySet(models.QuerySet["Collection"]):
     def for_user(
         self, user: Any, action: Action = Action.VIEW, *, token: ApiToken | None = None
     ) -> CollectionQuerySet:
-        """Collections ``user`` may act on, as one SQL filter (an EXISTS over
-        grants to the user or to one of their groups). Deny by default: no
+        """Collections ``user`` may act on, as one SQL filter (the
+        collections of the grants to the user or to one of their groups). Deny by default: no
         grant, no access; staff get nothing implicit here (they administer
         through the admin site). A token narrows further: read-only tokens
         only view; scoped tokens only reach their collections."""
