@@ -146,8 +146,8 @@ def main() -> None:
         ]
         # Documents of CHUNKS_PER_DOCUMENT chunks, as real uploads come (a
         # collection of one huge document would hide any cost per document).
-        documents_of = {
-            collection.pk: Document.objects.bulk_create(
+        documents_of = [
+            Document.objects.bulk_create(
                 [
                     Document(
                         collection=collection,
@@ -163,8 +163,8 @@ def main() -> None:
             for index, (collection, size) in enumerate(
                 zip(collections, sizes, strict=True)
             )
-        }
-        document_count = sum(len(made) for made in documents_of.values())
+        ]
+        document_count = sum(len(made) for made in documents_of)
         users = {}
         for selectivity in SELECTIVITIES:
             user, _ = User.objects.get_or_create(username=f"scale-{selectivity}")
@@ -198,8 +198,9 @@ def main() -> None:
             ) as copy,
         ):
             row = 0
-            for collection, size in zip(collections, sizes, strict=True):
-                made = documents_of[collection.pk]
+            for collection, size, made in zip(
+                collections, sizes, documents_of, strict=True
+            ):
                 for ordinal in range(size):
                     copy.write_row(
                         (

@@ -55,10 +55,11 @@ class CollectionQuerySet(models.QuerySet["Collection"]):
         self, user: Any, action: Action = Action.VIEW, *, token: ApiToken | None = None
     ) -> CollectionQuerySet:
         """Collections ``user`` may act on, as one SQL filter (the
-        collections of the grants to the user or to one of their groups). Deny by default: no
-        grant, no access; staff get nothing implicit here (they administer
-        through the admin site). A token narrows further: read-only tokens
-        only view; scoped tokens only reach their collections."""
+        collections of the grants to the user or to one of their groups).
+        Deny by default: no grant, no access; staff get nothing implicit here
+        (they administer through the admin site). A token narrows further:
+        read-only tokens only view; scoped tokens only reach their
+        collections."""
         if user is None or not user.is_authenticated or not user.is_active:
             return self.none()
         if not _token_allows(token, action):

@@ -215,10 +215,10 @@ def _permitted_sql(user: Any, token: ApiToken | None) -> tuple[str, list[Any]]:
 #   (OFFSET 0 keeps each a scan of its own, so the plan can never become one
 #   scan of the whole table, whatever it guesses of their size). The HNSW
 #   path makes the same check a filter the collection index cannot serve: at
-#   tens of thousands of chunks the planner otherwise
-#   walked every permitted collection through that index and sorted all their
-#   chunks instead of scanning the HNSW index (measured at 50,000 chunks:
-#   38 ms instead of a few).
+#   tens of thousands of chunks the planner otherwise walked every permitted
+#   collection through that index and sorted all their chunks instead of
+#   scanning the HNSW index (measured at 50,000 chunks: 38 ms instead of a
+#   few).
 # - ``terms``: the query's normalised words with their BM25 IDF over the
 #   chunks the user may read (hidden collections never shape the ranking).
 #   PostgreSQL's own ranking has no IDF, which ranks "cells" like "apoptosis".
@@ -244,18 +244,18 @@ index_row AS MATERIALIZED (
 ),
 scope AS MATERIALIZED (
     SELECT ARRAY(SELECT id FROM permitted) AS ids,
-           (SELECT coalesce(sum(chunk_count), 0) FROM permitted) AS total,
+           counted.total,
            i.model AS index_model,
            i.dimensions AS index_dimensions,
            CASE
                WHEN NOT %(dense_on)s THEN 'none'
                WHEN coalesce(i.model, %(model)s) <> %(model)s
                     OR coalesce(i.dimensions, %(dimensions)s) <> %(dimensions)s THEN 'none'
-               WHEN (SELECT coalesce(sum(chunk_count), 0) FROM permitted) <= %(exact_max)s
-                   THEN 'exact'
+               WHEN counted.total <= %(exact_max)s THEN 'exact'
                ELSE 'hnsw'
            END AS dense_path
-    FROM index_row i
+    FROM index_row i,
+         (SELECT coalesce(sum(chunk_count), 0) AS total FROM permitted) counted
 ),
 exact AS (
     SELECT chunk.id, chunk.distance
