@@ -6,9 +6,10 @@ import datetime as dt
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.utils.dateparse import parse_date
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -39,7 +40,15 @@ def _ints(values: list[str]) -> tuple[int, ...]:
     )
 
 
+class FilterError(ValueError):
+    """A filter value that cannot be asked of the database."""
+
+
 def _filters(params: Any) -> SearchFilters:
+    content_types = tuple(value for value in params.getlist("type") if value)
+    if any("\x00" in value for value in content_types):
+        # PostgreSQL text cannot hold NUL; no stored type has one either.
+        raise FilterError(_("A type filter may not contain NUL characters."))
     after = parse_date(params.get("after", "") or "") if params.get("after") else None
     before = (
         parse_date(params.get("before", "") or "") if params.get("before") else None
@@ -47,7 +56,7 @@ def _filters(params: Any) -> SearchFilters:
     return SearchFilters(
         collection_ids=_ints(params.getlist("collection")),
         document_ids=_ints(params.getlist("document")),
-        content_types=tuple(value for value in params.getlist("type") if value),
+        content_types=content_types,
         uploaded_after=dt.datetime.combine(after, dt.time.min, tzinfo=dt.UTC)
         if after
         else None,
@@ -61,7 +70,10 @@ def _filters(params: Any) -> SearchFilters:
 @require_GET
 def search_page(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
-    filters = _filters(request.GET)
+    try:
+        filters = _filters(request.GET)
+    except FilterError as error:
+        return HttpResponseBadRequest(str(error))
     result = (
         search_chunks(user=request.user, query=query, limit=20, filters=filters)
         if query
@@ -129,12 +141,16 @@ class SearchAPIView(APIView):
         data = SearchInput(data=request.query_params)
         data.is_valid(raise_exception=True)
         token = request_token(request)
+        try:
+            filters = _filters(request.query_params)
+        except FilterError as error:
+            raise serializers.ValidationError({"type": [str(error)]}) from error
         result = search_chunks(
             user=request.user,
             query=data.validated_data["q"],
             limit=data.validated_data["limit"],
             token=token,
-            filters=_filters(request.query_params),
+            filters=filters,
         )
         hits = [
             {

@@ -259,6 +259,20 @@ def test_a_collection_filter_that_names_no_collection_matches_nothing(
     assert response.json()["results"] == []
 
 
+def test_a_type_filter_with_a_nul_character_is_a_clear_error(world: World) -> None:
+    """Found by the schema fuzzer: PostgreSQL text cannot hold NUL, so such a
+    filter is refused with a 400 saying why, in the API and the portal."""
+    client = Client()
+    client.force_login(world.alice)
+    params = {"q": "budgets", "type": ["text/plain", "text/\x00plain"]}
+    response = client.get("/api/v1/search/", params)
+    assert response.status_code == 400
+    assert "NUL" in response.json()["fields"]["type"][0]
+    page = client.get("/search/", params)
+    assert page.status_code == 400
+    assert b"NUL" in page.content
+
+
 def test_search_page_shows_highlighted_passages(world: World) -> None:
     _insert_synthetic_chunks(world.collection_a, 3, seed=7)
     client = Client()
