@@ -3,6 +3,10 @@ sets, Chinese and mixed queries, the API."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
 import numpy as np
 import psycopg
 import pytest
@@ -12,6 +16,7 @@ from django.test import Client
 from accounts.services import token_create
 from ingest.services import chunk_rows_insert
 from kb import search as search_module
+from kb.embedding import embedder_for_model
 from kb.index import active_model_name
 from kb.models import Collection, Document, Role
 from kb.search import search_chunks
@@ -351,3 +356,107 @@ def test_reranker_only_reorders_permitted_candidates(world: World, settings) -> 
         hit.chunk_id for hit in plain.hits
     }
     assert {hit.collection_id for hit in reranked.hits} == {readable.pk}
+
+
+def test_hybrid_fused_here_ranks_as_the_one_statement(world: World) -> None:
+    """A query still to embed has its halves run apart (the lexical half
+    while the model embeds it) and fused in Python; the ranking, scores and
+    ranks are those of the one statement given the same vector."""
+    _insert_synthetic_chunks(world.collection_a, 150, seed=8)
+    query = "synthetic passage about budgets 17"
+    model = active_model_name()
+    vector = embedder_for_model(model).encode([query])[0]
+
+    apart = search_chunks(user=world.alice, query=query, limit=30)
+    together = search_chunks(
+        user=world.alice, query=query, limit=30, query_vector=vector, query_model=model
+    )
+
+    def ranking(result: search_module.SearchResult) -> list[tuple[object, ...]]:
+        return [
+            (hit.chunk_id, round(hit.score, 12), hit.dense_rank, hit.lexical_rank)
+            for hit in result.hits
+        ]
+
+    assert apart.dense_used and "embed_ms" in apart.timings_ms
+    assert len(apart.hits) == 30
+    assert all(hit.dense_rank and hit.lexical_rank for hit in apart.hits[:5])
+    assert ranking(apart) == ranking(together)
+
+
+def test_a_given_lexical_list_is_checked_against_permissions_again(
+    world: World,
+) -> None:
+    """The second statement of a hybrid search takes the first one's lexical
+    list; a chunk whose collection is not (or no longer) readable is dropped
+    there, whatever the list says."""
+    document = _insert_synthetic_chunks(world.collection_a, 5, seed=9)
+    listed = list(document.chunks.values_list("pk", flat=True))
+    values = {
+        "dense_on": True,
+        "lexical_on": False,
+        "text": "",
+        "max_terms": search_module.MAX_QUERY_TERMS,
+        "exact_max": search_module.EXACT_SCAN_MAX_CHUNKS,
+        "dense_weight": 0.0,
+        "rrf_k": search_module.RRF_K,
+        "limit": 10,
+        "lexical_ids": listed,
+        "lexical_ranks": list(range(1, len(listed) + 1)),
+        "lexical_coverage": [1.0] * len(listed),
+    }
+    vector = np.ones(384, dtype=np.float32) / np.sqrt(384)
+    for user, expected in ((world.charlie, set()), (world.alice, set(listed))):
+        statement = search_module._SearchStatement.build(
+            user=user,
+            token=None,
+            filters=search_module.SearchFilters(),
+            dense_on=True,
+            candidates=100,
+            part="given_lexical",
+        )
+        _scope, rows = statement.run(
+            {**values, **statement.params}, active_model_name(), vector, 100
+        )
+        assert {row[0] for row in rows} == expected
+
+
+T = TypeVar("T")
+
+
+class _CountingExecutor:
+    """Runs what it is given on the real query-embedding thread and counts it."""
+
+    def __init__(self, executor: ThreadPoolExecutor) -> None:
+        self.executor = executor
+        self.submitted = 0
+
+    def submit(self, work: Callable[..., T], /, *args: Any) -> Future[T]:
+        self.submitted += 1
+        return self.executor.submit(work, *args)
+
+
+def test_only_a_search_alone_in_its_process_embeds_while_lexical_runs(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Overlapping the query's embedding with the lexical half costs a second
+    statement; a search started while another runs in the process sends the
+    one statement instead, and both give the same ranking."""
+    _insert_synthetic_chunks(world.collection_a, 60, seed=10)
+    query = "synthetic passage about budgets 23"
+    counting = _CountingExecutor(search_module._QUERY_EMBEDDING)
+    monkeypatch.setattr(search_module, "_QUERY_EMBEDDING", counting)
+
+    alone = search_chunks(user=world.alice, query=query, limit=20)
+    assert counting.submitted == 1
+
+    with search_module._searches_running.one() as first_is_alone:
+        assert first_is_alone
+        busy = search_chunks(user=world.alice, query=query, limit=20)
+    assert counting.submitted == 1
+
+    assert alone.dense_used and busy.dense_used
+    assert [(hit.chunk_id, round(hit.score, 12)) for hit in alone.hits] == [
+        (hit.chunk_id, round(hit.score, 12)) for hit in busy.hits
+    ]
+    assert len(alone.hits) == 20
