@@ -9,6 +9,13 @@ iterative scan otherwise. Fusion is weighted reciprocal rank fusion; the dense
 list is skipped when the query's language is one the embedding model does not
 cover (all-MiniLM-L6-v2 knows no Chinese), so fusion never drags search below
 its better half.
+
+A hybrid search that still has to embed its query, and is the only search
+its process is running, sends its lexical half first, as a statement of its
+own, while the model embeds the query; the second statement ranks the dense
+half, checks the lexical list against the permitted collections and the
+filters again, and fuses the two. Each statement applies the permission
+filter itself.
 """
 
 from __future__ import annotations

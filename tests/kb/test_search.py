@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from typing import Any, TypeVar
 
 import numpy as np
@@ -460,3 +461,28 @@ def test_only_a_search_alone_in_its_process_embeds_while_lexical_runs(
         (hit.chunk_id, round(hit.score, 12)) for hit in busy.hits
     ]
     assert len(alone.hits) == 20
+
+
+@pytest.mark.parametrize("running", ["alone", "beside_another"])
+def test_hybrid_search_keeps_permissions_in_both_of_its_forms(
+    world: World, running: str
+) -> None:
+    """Alone in its process a hybrid search sends two statements, beside
+    another search one: neither shows an unreadable collection, and a
+    revoked grant hides its collection from the next search."""
+    secret = collection_create(name="Secret", creator=world.alice)
+    _insert_synthetic_chunks(secret, 5, seed=11)
+    _insert_synthetic_chunks(world.collection_a, 5, seed=12)
+    query = "synthetic passage budgets"
+    with (
+        search_module._searches_running.one()
+        if running == "beside_another"
+        else nullcontext()
+    ):
+        for user in (world.bob, world.charlie, world.admin):
+            hits = search_chunks(user=user, query=query).hits
+            assert all(hit.collection_id != secret.pk for hit in hits), user
+        assert search_chunks(user=world.alice, query=query).hits
+        assert search_chunks(user=world.bob, query=query).hits
+        grant_revoke(grant=world.bob_grant, actor=world.alice)
+        assert search_chunks(user=world.bob, query=query).hits == []
