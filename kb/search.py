@@ -670,7 +670,7 @@ def _search_chunks(
     # its lexical half runs while the model embeds it, and a second
     # statement adds the dense half (the one statement cannot start before
     # the vector is made: with one client, API p95 1.44-1.50 x the SQL that
-    # way, 1.22-1.30 overlapped).
+    # way, 1.15-1.25 overlapped).
     overlap = may_overlap and mode == "hybrid" and dense_on and query_vector is None
     pending = _QUERY_EMBEDDING.submit(_embed_query, query, model) if overlap else None
     if dense_on and query_vector is None and pending is None:
