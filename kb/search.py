@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import psycopg
@@ -275,9 +275,9 @@ def _permitted_sql(user: Any, token: ApiToken | None) -> tuple[str, list[Any]]:
 #   through the full-text index only with the words' chunks. A search with
 #   no usable word does not run this part.
 # - ``fused``: weighted reciprocal rank fusion of the two lists.
-# The last select always returns the ``scope`` row, with no hit when nothing
-# matched.
-SEARCH_SQL = """
+# ``HITS_SELECT``, the last select, always returns the ``scope`` row, with no
+# hit when nothing matched.
+SEARCH_CTES = """
 WITH permitted AS MATERIALIZED ({permitted}),
 index_row AS MATERIALIZED (
     -- One row, of NULLs before the index row exists.
@@ -373,6 +373,8 @@ fused AS (
     ) ranked
     GROUP BY id
 )
+"""
+HITS_SELECT = """
 SELECT s.total, s.dense_path, s.index_model, s.index_dimensions,
        c.id, c.document_id, d.title, c.collection_id, col.name, c.page, c.section_title,
        c.text, f.score, f.dense_rank, f.lexical_rank, f.similarity, f.coverage
@@ -388,11 +390,14 @@ LIMIT %(limit)s
 """
 # How many of the query's distinct words are weighed.
 MAX_QUERY_TERMS = 64
+# Which statement of a search: the whole one, or one of the two a hybrid
+# search sends when it embeds its query while its lexical half runs.
+StatementPart = Literal["whole", "lexical_list", "given_lexical"]
 
 # A hybrid search whose query is still being embedded runs as two
-# statements: the first gives the lexical list alone (``LEXICAL_LIST``, the
-# last select), the second takes that list (``LEXICAL_GIVEN`` in place of
-# the lexical CTE), runs the dense half and fuses them as above. The list is
+# statements: the first gives the lexical list alone (``LEXICAL_LIST`` in
+# place of ``HITS_SELECT``), the second takes that list (``LEXICAL_GIVEN`` in
+# place of the lexical CTE), runs the dense half and fuses them as above. The list is
 # checked against the permitted collections and the filters again, as the
 # second statement reads them: a grant revoked in between leaves its chunks
 # out.
@@ -409,7 +414,6 @@ LEXICAL_GIVEN = """lexical AS (
     JOIN kb_chunk c ON c.id = given.id
     WHERE (c.collection_id + 0) = ANY((SELECT ids FROM scope)::bigint[]){filters}
 ),"""
-FINAL_SELECT = "\nSELECT s.total, s.dense_path"
 LEXICAL_LIST = """
 SELECT s.total, s.dense_path, s.index_model, s.index_dimensions,
        l.id, l.rank, l.coverage
@@ -448,7 +452,7 @@ def _search_settings(candidates: int) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class SearchScope:
-    """The first columns of every row of SEARCH_SQL."""
+    """The first columns of every row of a search statement."""
 
     # Chunks in the permitted collections.
     total: int
@@ -504,18 +508,17 @@ def _search_sql(
     filters_sql: str,
     dense_on: bool,
     candidates: int,
-    part: str = "whole",
+    part: StatementPart = "whole",
 ) -> str:
-    """SEARCH_SQL with the permission subquery and the filters in it (their
-    placeholders named), made once per distinct text instead of per search.
-    ``part``: ``whole``, or ``lexical_list`` and ``given_lexical`` (the two
-    statements of a hybrid search that embeds its query meanwhile)."""
-    template = SEARCH_SQL.replace(
+    """The search statement with the permission subquery and the filters in
+    it (their placeholders named), made once per distinct text instead of
+    per search. ``part``: ``whole``, or ``lexical_list`` and ``given_lexical``
+    (the two statements of a hybrid search that embeds its query meanwhile)."""
+    ctes = SEARCH_CTES.replace(
         "{lexical}", LEXICAL_GIVEN if part == "given_lexical" else LEXICAL_COMPUTED
     )
-    if part == "lexical_list":
-        template = template[: template.index(FINAL_SELECT)] + LEXICAL_LIST
-    sql = template.format(
+    last_select = LEXICAL_LIST if part == "lexical_list" else HITS_SELECT
+    sql = (ctes + last_select).format(
         permitted=_named(permitted_sql, "p"),
         filters=_named(filters_sql, "f"),
         config=TEXT_SEARCH_CONFIG,
@@ -530,10 +533,15 @@ def _search_sql(
 
 @dataclass(frozen=True)
 class _SearchStatement:
-    """SEARCH_SQL for one user, token and set of filters, with their values."""
+    """The search statement for one user, token and set of filters, with
+    their values."""
 
     sql: str
     params: dict[str, Any]
+    # What ``sql`` was made from, to make the other statement of a search.
+    permitted_sql: str
+    filters_sql: str
+    candidates: int
 
     @classmethod
     def build(
@@ -544,14 +552,22 @@ class _SearchStatement:
         filters: SearchFilters,
         dense_on: bool,
         candidates: int,
-        part: str = "whole",
+        part: StatementPart = "whole",
     ) -> _SearchStatement:
         permitted_sql, permitted_params = _permitted_sql(user, token)
         filters_sql, filter_params = _filters_sql(filters)
         sql = _search_sql(permitted_sql, filters_sql, dense_on, candidates, part)
         params = {f"p{index}": value for index, value in enumerate(permitted_params)}
         params.update({f"f{index}": value for index, value in enumerate(filter_params)})
-        return cls(sql, params)
+        return cls(sql, params, permitted_sql, filters_sql, candidates)
+
+    def given_lexical(self) -> _SearchStatement:
+        """The second statement of a search that sent its lexical half first:
+        same user, token, filters and values."""
+        sql = _search_sql(
+            self.permitted_sql, self.filters_sql, True, self.candidates, "given_lexical"
+        )
+        return replace(self, sql=sql)
 
     def run(
         self, params: dict[str, Any], model: str, vector: Any, candidates: int
@@ -675,17 +691,19 @@ def _search_chunks(
     pending = _QUERY_EMBEDDING.submit(_embed_query, query, model) if overlap else None
     if dense_on and query_vector is None and pending is None:
         query_vector, timings["embed_ms"] = _embed_query(query, model)
+    # Whether the first statement ranks the dense half.
+    dense_first = dense_on and pending is None
     statement = _SearchStatement.build(
         user=user,
         token=token,
         filters=filters,
-        dense_on=dense_on and pending is None,
+        dense_on=dense_first,
         candidates=candidates,
         part="whole" if pending is None else "lexical_list",
     )
     params: dict[str, Any] = {
         **statement.params,
-        "dense_on": dense_on and pending is None,
+        "dense_on": dense_first,
         "lexical_on": mode != "dense",
         "text": segment(query),
         "max_terms": MAX_QUERY_TERMS,
@@ -701,17 +719,9 @@ def _search_chunks(
         query_vector, timings["embed_ms"] = pending.result()
         # The SQL's time, not the wait for the vector.
         started += time.perf_counter() - waited
-        statement = _SearchStatement.build(
-            user=user,
-            token=token,
-            filters=filters,
-            dense_on=True,
-            candidates=candidates,
-            part="given_lexical",
-        )
+        statement = statement.given_lexical()
         params = {
             **params,
-            **statement.params,
             "dense_on": True,
             "lexical_on": False,
             "lexical_ids": [row[0] for row in rows],
