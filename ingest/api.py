@@ -70,7 +70,12 @@ class CollectionDocumentViewSet(viewsets.ViewSet):
 
     @extend_schema(
         request={"multipart/form-data": UploadInput},
-        responses={201: UploadResultOutput(many=True)},
+        # 201 when at least one file was queued; 200 when none was (every
+        # file a duplicate or refused, each with its outcome and reason).
+        responses={
+            201: UploadResultOutput(many=True),
+            200: UploadResultOutput(many=True),
+        },
     )
     def create(self, request: Request, collection_pk: int) -> Response:
         collection = selectors.collection_for_action(
