@@ -14,7 +14,11 @@ in turn with them, and the same query at the product's ef_search (the list
 the filtered searches use to reach recall 0.95). Every table and index page
 is read once first, as in a server that has been answering for a while.
 
-Usage: .venv/bin/python bench/search_scale.py [--chunks 1000000] [--queries 500]
+Each p95 ratio comes with a 95 % interval from a paired bootstrap over the
+queries: this machine's p95s move by a fifth between runs, and a ratio
+without its spread reads as more certain than it is.
+
+Usage: .venv/bin/python bench/search_scale.py [--chunks 1000000] [--queries 2000]
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ CHUNKS_PER_DOCUMENT = 50
 # laid out so the permitted sets hit these fractions.
 SELECTIVITIES = (0.001, 0.01, 0.1, 1.0)
 WARM_UP_QUERIES = 300
+BOOTSTRAP_ROUNDS = 1000
 
 
 def collection_sizes(total: int) -> list[int]:
@@ -88,6 +93,22 @@ class Series:
         self.paths.add(path)
 
 
+def p95_ratio_interval(
+    searched: list[float], baseline: list[float], rng: np.random.Generator
+) -> tuple[float, float]:
+    """The 2.5th and 97.5th percentiles of p95(searched) / p95(baseline) over
+    bootstrap resamples of the queries. Paired: both lists are indexed by
+    query, timed in turn, so a resample keeps each query's two timings
+    together."""
+    searched_ms, baseline_ms = np.asarray(searched), np.asarray(baseline)
+    picks = rng.integers(0, len(searched_ms), size=(BOOTSTRAP_ROUNDS, len(searched_ms)))
+    ratios = np.quantile(
+        searched_ms[picks], 0.95, axis=1, method="closest_observation"
+    ) / (np.quantile(baseline_ms[picks], 0.95, axis=1, method="closest_observation"))
+    low, high = np.quantile(ratios, [0.025, 0.975])
+    return float(low), float(high)
+
+
 def synthetic_vectors(count: int, rng: np.random.Generator) -> np.ndarray:
     """Topic clusters in a LATENT-dimensional space, mapped into 384
     dimensions with a little noise: sentence embeddings have a low intrinsic
@@ -116,7 +137,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--chunks", type=int, default=1_000_000)
-    parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--ef",
@@ -289,7 +310,11 @@ def main() -> None:
             moved = vectors[picks] + 0.3 * rng.normal(size=(count, DIMENSIONS)).astype(
                 np.float32
             ) / np.sqrt(DIMENSIONS)
-            return moved / np.linalg.norm(moved, axis=1, keepdims=True)
+            # float32 as the vectors: a float64 query made every exact
+            # product copy the million vectors to float64 first.
+            return (moved / np.linalg.norm(moved, axis=1, keepdims=True)).astype(
+                np.float32
+            )
 
         queries = near_the_data(args.queries)
         warm_up_queries = near_the_data(WARM_UP_QUERIES)
@@ -316,8 +341,8 @@ def main() -> None:
         ef_values = [int(v) for v in args.ef.split(",") if v.strip()] or [
             search_module.HNSW_EF_SEARCH
         ]
-        truth_all = exact_top(1.0)
         truths_by_selectivity = {s: exact_top(s) for s in SELECTIVITIES}
+        truth_all = truths_by_selectivity[1.0]
 
         def unfiltered(query: np.ndarray, ef_search: int | None = None) -> list[int]:
             """Plain SQL with pgvector's defaults (the floor), or with the
@@ -399,6 +424,10 @@ def main() -> None:
             for selectivity, one in zip(measured, series[2:], strict=True):
                 permitted = permitted_collections(selectivity)
                 p95 = percentile(one.latencies, 0.95)
+                low, high = p95_ratio_interval(one.latencies, baseline.latencies, rng)
+                same_low, same_high = p95_ratio_interval(
+                    one.latencies, same_list.latencies, rng
+                )
                 print(
                     f"ef_search={ef} permitted {selectivity:.1%} ({permitted} collections, "
                     f"{permitted_chunks(selectivity, sizes):,} chunks) "
@@ -406,8 +435,9 @@ def main() -> None:
                     f"recall@10={statistics.mean(one.recalls):.3f} "
                     f"min rows={min(one.returned)} "
                     f"p50={percentile(one.latencies, 0.5):.1f}ms "
-                    f"p95={p95:.1f}ms ({p95 / unfiltered_p95:.2f}x unfiltered p95; "
-                    f"{p95 / same_list_p95:.2f}x at ef_search {ef})",
+                    f"p95={p95:.1f}ms ({p95 / unfiltered_p95:.2f}x unfiltered p95, "
+                    f"95% interval {low:.2f}-{high:.2f}; {p95 / same_list_p95:.2f}x at "
+                    f"ef_search {ef}, {same_low:.2f}-{same_high:.2f})",
                     flush=True,
                 )
 
