@@ -570,7 +570,7 @@ class _SearchStatement:
         return replace(self, sql=sql)
 
     def run(
-        self, params: dict[str, Any], model: str, vector: Any, candidates: int
+        self, params: dict[str, Any], model: str, vector: Any
     ) -> tuple[SearchScope, list[tuple[Any, ...]]]:
         """The scope and the hits' rows. The settings and the statement go
         in one round trip; outside a caller's transaction they form their own
@@ -584,7 +584,7 @@ class _SearchStatement:
             ),
             "dimensions": 0 if vector is None else len(vector),
         }
-        local_settings = _search_settings(candidates)
+        local_settings = _search_settings(self.candidates)
         in_transaction = not connection.get_autocommit()
         # Each cursor keeps its last statement's rows.
         cursor, reset_cursor = _statement_cursor(), _statement_cursor()
@@ -669,6 +669,9 @@ def _search_chunks(
     query = query.strip()[:2000]
     if not query:
         return SearchResult([], False, "empty", timings)
+    # Words split as the index splits them: for the full-text query and the
+    # words to highlight.
+    segmented = segment(query)
     weight = (
         dense_weight(query) if mode == "hybrid" else (1.0 if mode == "dense" else 0.0)
     )
@@ -705,7 +708,7 @@ def _search_chunks(
         **statement.params,
         "dense_on": dense_first,
         "lexical_on": mode != "dense",
-        "text": segment(query),
+        "text": segmented,
         "max_terms": MAX_QUERY_TERMS,
         "exact_max": EXACT_SCAN_MAX_CHUNKS,
         "dense_weight": weight,
@@ -713,7 +716,7 @@ def _search_chunks(
         "limit": limit,
     }
     started = time.perf_counter()
-    scope, rows = statement.run(params, model, query_vector, candidates)
+    scope, rows = statement.run(params, model, query_vector)
     if pending is not None:
         waited = time.perf_counter()
         query_vector, timings["embed_ms"] = pending.result()
@@ -728,7 +731,7 @@ def _search_chunks(
             "lexical_ranks": [row[1] for row in rows],
             "lexical_coverage": [row[2] for row in rows],
         }
-        scope, rows = statement.run(params, model, query_vector, candidates)
+        scope, rows = statement.run(params, model, query_vector)
     if dense_on and scope.dense_path == "none" and scope.index_model is not None:
         # The index changed models (manage.py reembed) since this process
         # last looked, or the caller's vector predates it: once more with
@@ -737,11 +740,11 @@ def _search_chunks(
         model = scope.index_model
         if not vector_is_assumed:
             query_vector = embedder.encode([query])[0]
-        scope, rows = statement.run(params, model, query_vector, candidates)
+        scope, rows = statement.run(params, model, query_vector)
     timings["sql_ms"] = (time.perf_counter() - started) * 1000
     if dense_on:
         _index_model_seen = scope.index_model or model
-    words = tuple(dict.fromkeys(_WORD.findall(segment(query).lower())))
+    words = tuple(dict.fromkeys(_WORD.findall(segmented.lower())))
     hits = [
         SearchHit(
             chunk_id=row[0],

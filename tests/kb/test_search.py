@@ -417,7 +417,7 @@ def test_a_given_lexical_list_is_checked_against_permissions_again(
             part="given_lexical",
         )
         _scope, rows = statement.run(
-            {**values, **statement.params}, active_model_name(), vector, 100
+            {**values, **statement.params}, active_model_name(), vector
         )
         assert {row[0] for row in rows} == expected
 
