@@ -96,7 +96,12 @@ def ingest_texts(
     return mapping
 
 
+def percentile_rank(count: int, fraction: float) -> int:
+    """The position of the value at ``fraction`` (0..1) among ``count``
+    sorted values (nearest rank)."""
+    return min(count - 1, round(fraction * (count - 1)))
+
+
 def percentile(values: list[float], fraction: float) -> float:
     """The value at ``fraction`` (0..1) of the sorted values (nearest rank)."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+    return sorted(values)[percentile_rank(len(values), fraction)]
