@@ -13,7 +13,9 @@ import redis
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
+from django.core.management.base import CommandError
+from django.db import OperationalError, connection
+from django.test import TransactionTestCase
 from django.utils import timezone
 
 from accounts.models import ApiToken, User
@@ -25,6 +27,35 @@ from ingest.services import ACTIVE_STATUSES, document_upload
 from kb.models import Collection, CollectionGrant, Document, Role
 from kb.services import collection_create, grant_set
 from tests.harness import embedded_services
+
+FLUSH_ATTEMPTS = 3
+_flush_test_database = TransactionTestCase._fixture_teardown
+
+
+def _flush_test_database_past_deadlocks(test_case: TransactionTestCase) -> None:
+    """The flush after a transactional test, again if it lost a deadlock.
+
+    The session's Celery worker stays up for every later test, and a
+    transaction of its own (a task still finishing, a heartbeat) can hold a
+    row lock the flush's TRUNCATE waits for while waiting on a table the
+    TRUNCATE already holds. PostgreSQL then aborts one of the two; when that
+    is the flush, the worker goes on and a second flush succeeds. Without
+    this the next test started on the last one's rows (a duplicate ``alice``).
+    """
+    for attempt in range(1, FLUSH_ATTEMPTS + 1):
+        try:
+            _flush_test_database(test_case)
+            return
+        except CommandError as error:
+            lost_deadlock = isinstance(error.__cause__, OperationalError) and (
+                "deadlock detected" in str(error.__cause__)
+            )
+            if not lost_deadlock or attempt == FLUSH_ATTEMPTS:
+                raise
+            time.sleep(0.5)
+
+
+TransactionTestCase._fixture_teardown = _flush_test_database_past_deadlocks
 
 
 def _test_database_url() -> str:
