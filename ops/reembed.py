@@ -31,7 +31,7 @@ from accounts.models import AuditEvent
 from accounts.services import audit_record
 from kb.embedding import Embedder, embedder_for_model, vector_literal
 from kb.index import INDEX_ROW, active_index
-from kb.models import EmbeddingIndex
+from kb.models import EmbeddingIndex, vector_storage
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +70,11 @@ def _prepare_columns(dimensions: int, restart: bool) -> None:
             cursor.execute(
                 f"ALTER TABLE kb_chunk ADD COLUMN embedding_next halfvec({int(dimensions)}), "
                 "ADD COLUMN IF NOT EXISTS embedding_model_next varchar(200)"
+            )
+            # In the row, as the column it replaces (kb.models.vector_storage).
+            cursor.execute(
+                "ALTER TABLE kb_chunk ALTER COLUMN embedding_next "
+                f"SET STORAGE {vector_storage(int(dimensions))}"
             )
 
 

@@ -54,6 +54,42 @@ def _insert_synthetic_chunks(collection: Collection, count: int, seed: int) -> D
     return document
 
 
+def test_chunk_vectors_stay_in_their_rows(world: World) -> None:
+    """A chunk too big for its row has its full-text vector moved to the
+    TOAST table, never its embedding: the exact scan reads every vector of a
+    small permitted set, and one fetched from the TOAST table costs several
+    times more."""
+    collection = collection_create(name="Long", creator=world.alice)
+    document = _insert_synthetic_chunks(collection, 3, seed=4)
+    rng = np.random.default_rng(5)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    # Random letters, which do not compress, in words of 64 (a full-text
+    # vector smaller than the vector's 772 bytes): over 2 KB in all, with the
+    # vector the largest part, the first that default storage moves out.
+    texts = [
+        " ".join("".join(rng.choice(letters, 64)) for _ in range(10)) for _ in range(3)
+    ]
+    with connection.cursor() as cursor:
+        for ordinal, text in enumerate(texts):
+            cursor.execute(
+                "UPDATE kb_chunk SET text = %s, search_vector = to_tsvector('simple', %s)"
+                " WHERE document_id = %s AND ordinal = %s",
+                [text, text, document.pk, ordinal],
+            )
+        cursor.execute(
+            "SELECT attstorage FROM pg_attribute WHERE attrelid = 'kb_chunk'::regclass"
+            " AND attname = 'embedding'"
+        )
+        assert cursor.fetchone()[0] == "p"
+        cursor.execute(
+            "SELECT pg_column_toast_chunk_id(search_vector) IS NOT NULL,"
+            " pg_column_toast_chunk_id(embedding) IS NULL"
+            " FROM kb_chunk WHERE document_id = %s",
+            [document.pk],
+        )
+        assert cursor.fetchall() == [(True, True)] * 3
+
+
 @pytest.mark.parametrize("path", ["exact", "hnsw"])
 def test_tiny_permitted_set_still_gets_a_full_page(
     world: World, monkeypatch, path: str

@@ -66,6 +66,15 @@ def _dimensions() -> set[int]:
         return {row[0] for row in cursor.fetchall()}
 
 
+def _vector_storage() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attstorage FROM pg_attribute WHERE attrelid = 'kb_chunk'::regclass"
+            " AND attname = 'embedding' AND NOT attisdropped"
+        )
+        return cursor.fetchone()[0]
+
+
 def _assert_one_model(result: SearchResult) -> None:
     """The reported similarities are the query's cosine to each passage under
     the model named: impossible if vectors of two models were compared."""
@@ -128,6 +137,8 @@ def test_model_change_while_queries_run(ingest_world: World, tmp_path: Path) -> 
         for result in (made[0], made[-1]):
             _assert_one_model(result)
     assert _dimensions() == {256}
+    # The new column keeps its vectors in the rows, as the one it replaced.
+    assert _vector_storage() == "p"
     assert set(Chunk.objects.values_list("embedding_model", flat=True)) == {new_model}
     best = search_chunks(user=world.bob, query=QUERY, mode="dense").hits[0]
     assert "leave" in best.text
@@ -145,4 +156,5 @@ def test_model_change_while_queries_run(ingest_world: World, tmp_path: Path) -> 
     # And back: the installation ends as it began.
     reembed(model_name=old_model)
     assert active_index().dimensions == 384 and _dimensions() == {384}
+    assert _vector_storage() == "p"
     _assert_one_model(search_chunks(user=world.bob, query=QUERY, mode="dense"))
