@@ -6,7 +6,9 @@
 2. Every chunk is embedded by the new model in batches, outside any long
    transaction, with progress on the ``EmbeddingIndex`` row. The run can be
    stopped and started again: it continues where it stopped.
-3. The new HNSW index is built ``CONCURRENTLY`` (reads and writes go on).
+3. The new HNSW index and the new collection index (which carries the
+   vectors for the exact scan) are built ``CONCURRENTLY`` (reads and writes
+   go on).
 4. Chunks written meanwhile by ingestion are caught up.
 5. The switch is one transaction: it waits for in-flight chunk writes (they
    hold the index row ``FOR SHARE``), blocks new ones, checks that nothing is
@@ -38,6 +40,16 @@ logger = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 BATCH_CHUNKS = 256
 NEXT_INDEX = "chunk_embedding_next_hnsw"
+# The collection index with the new column's vectors (kb.models.Chunk's
+# chunk_collection_vector): dropping the old columns drops the old one.
+NEXT_COLLECTION_INDEX = "chunk_collection_vector_next"
+# Each new index, and how it is built.
+NEXT_INDEXES = {
+    NEXT_INDEX: "USING hnsw (embedding_next halfvec_cosine_ops) "
+    "WITH (m = 16, ef_construction = 64)",
+    NEXT_COLLECTION_INDEX: "(collection_id, embedding_model_next) "
+    "INCLUDE (id, embedding_next)",
+}
 SWITCH_ATTEMPTS = 20
 
 
@@ -59,7 +71,8 @@ def _prepare_columns(dimensions: int, restart: bool) -> None:
     with connection.cursor() as cursor:
         existing = _column_dimensions(cursor, "embedding_next")
         if existing is not None and (restart or existing != dimensions):
-            cursor.execute(f"DROP INDEX IF EXISTS {NEXT_INDEX}")
+            for name in NEXT_INDEXES:
+                cursor.execute(f"DROP INDEX IF EXISTS {name}")
             cursor.execute(
                 "ALTER TABLE kb_chunk DROP COLUMN embedding_next, "
                 "DROP COLUMN IF EXISTS embedding_model_next"
@@ -121,24 +134,24 @@ def _embedded_count() -> int:
         return int(cursor.fetchone()[0])
 
 
-def _build_index(progress: Progress) -> None:
+def _build_indexes(progress: Progress) -> None:
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-            "WHERE c.relname = %s",
-            [NEXT_INDEX],
-        )
-        row = cursor.fetchone()
-        if row is not None and row[0]:
-            return
-        if row is not None:  # left invalid by an interrupted build
-            cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {NEXT_INDEX}")
-        progress("Building the new HNSW index (search and uploads go on meanwhile).")
-        cursor.execute(
-            f"CREATE INDEX CONCURRENTLY {NEXT_INDEX} ON kb_chunk "
-            "USING hnsw (embedding_next halfvec_cosine_ops) "
-            "WITH (m = 16, ef_construction = 64)"
-        )
+        for name, definition in NEXT_INDEXES.items():
+            cursor.execute(
+                "SELECT i.indisvalid FROM pg_index i "
+                "JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = %s",
+                [name],
+            )
+            row = cursor.fetchone()
+            if row is not None and row[0]:
+                continue
+            if row is not None:  # left invalid by an interrupted build
+                cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+            kind = "HNSW" if name == NEXT_INDEX else "collection"
+            progress(
+                f"Building the new {kind} index (search and uploads go on meanwhile)."
+            )
+            cursor.execute(f"CREATE INDEX CONCURRENTLY {name} ON kb_chunk {definition}")
 
 
 def _switch(model_name: str, dimensions: int) -> bool:
@@ -171,6 +184,9 @@ def _switch(model_name: str, dimensions: int) -> bool:
             "ALTER COLUMN embedding_model SET NOT NULL"
         )
         cursor.execute(f"ALTER INDEX {NEXT_INDEX} RENAME TO chunk_embedding_hnsw")
+        cursor.execute(
+            f"ALTER INDEX {NEXT_COLLECTION_INDEX} RENAME TO chunk_collection_vector"
+        )
         previous = active_index().model_name
         audit_record(
             action=AuditEvent.Action.EMBEDDING_MODEL_CHANGED,
@@ -220,7 +236,7 @@ def reembed(
     )
     started = time.monotonic()
     _embed_missing(embedder, progress, total)
-    _build_index(progress)
+    _build_indexes(progress)
     for attempt in range(1, SWITCH_ATTEMPTS + 1):
         _embed_missing(embedder, progress, total)
         try:

@@ -75,6 +75,26 @@ def _vector_storage() -> str:
         return cursor.fetchone()[0]
 
 
+def _chunk_indexes() -> dict[str, str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'kb_chunk'"
+        )
+        return dict(cursor.fetchall())
+
+
+def _assert_search_indexes() -> None:
+    """The HNSW index and the collection index with the vectors, on the
+    columns in use, and nothing left of the shadow columns'."""
+    indexes = _chunk_indexes()
+    assert (
+        "(collection_id, embedding_model) INCLUDE (id, embedding)"
+        in (indexes["chunk_collection_vector"])
+    )
+    assert "hnsw (embedding halfvec_cosine_ops)" in indexes["chunk_embedding_hnsw"]
+    assert not [name for name in indexes if name.endswith(("_next", "_next_hnsw"))]
+
+
 def _assert_one_model(result: SearchResult) -> None:
     """The reported similarities are the query's cosine to each passage under
     the model named: impossible if vectors of two models were compared."""
@@ -137,8 +157,10 @@ def test_model_change_while_queries_run(ingest_world: World, tmp_path: Path) -> 
         for result in (made[0], made[-1]):
             _assert_one_model(result)
     assert _dimensions() == {256}
-    # The new column keeps its vectors in the rows, as the one it replaced.
+    # The new column keeps its vectors in the rows, as the one it replaced,
+    # and in the collection index.
     assert _vector_storage() == "p"
+    _assert_search_indexes()
     assert set(Chunk.objects.values_list("embedding_model", flat=True)) == {new_model}
     best = search_chunks(user=world.bob, query=QUERY, mode="dense").hits[0]
     assert "leave" in best.text
@@ -157,4 +179,5 @@ def test_model_change_while_queries_run(ingest_world: World, tmp_path: Path) -> 
     reembed(model_name=old_model)
     assert active_index().dimensions == 384 and _dimensions() == {384}
     assert _vector_storage() == "p"
+    _assert_search_indexes()
     _assert_one_model(search_chunks(user=world.bob, query=QUERY, mode="dense"))
