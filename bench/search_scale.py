@@ -310,16 +310,20 @@ def main() -> None:
             text_build_seconds = time.perf_counter() - started
             cursor.execute(
                 "SELECT pg_relation_size('chunk_embedding_hnsw'),"
-                " pg_relation_size('chunk_search_vector'), pg_table_size('kb_chunk')"
+                " pg_relation_size('chunk_search_vector'),"
+                " pg_relation_size('chunk_collection_vector'), pg_table_size('kb_chunk')"
             )
-            index_bytes, text_index_bytes, table_bytes = cursor.fetchone()
+            index_bytes, text_index_bytes, collection_index_bytes, table_bytes = (
+                cursor.fetchone()
+            )
         raw.commit()
         print(
             f"hnsw index (halfvec): built in {build_seconds:.0f}s, "
             f"{index_bytes / 2**20:.0f} MiB (a vector(384) index holds twice the bytes "
             f"per element); full-text index built in {text_build_seconds:.0f}s, "
-            f"{text_index_bytes / 2**20:.0f} MiB; table {table_bytes / 2**20:.0f} MiB "
-            "with its TOAST",
+            f"{text_index_bytes / 2**20:.0f} MiB; collection index (with the vectors, "
+            f"for the exact scan) {collection_index_bytes / 2**20:.0f} MiB; "
+            f"table {table_bytes / 2**20:.0f} MiB with its TOAST",
             flush=True,
         )
         # What autovacuum does minutes after a bulk load, done now: otherwise

@@ -48,7 +48,7 @@ NEXT_INDEXES = {
     NEXT_INDEX: "USING hnsw (embedding_next halfvec_cosine_ops) "
     "WITH (m = 16, ef_construction = 64)",
     NEXT_COLLECTION_INDEX: "(collection_id, embedding_model_next) "
-    "INCLUDE (id, embedding_next)",
+    "INCLUDE (id, document_id, embedding_next)",
 }
 SWITCH_ATTEMPTS = 20
 

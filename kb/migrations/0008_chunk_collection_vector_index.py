@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
             model_name="chunk",
             index=models.Index(
                 fields=["collection", "embedding_model"],
-                include=["id", "embedding"],
+                include=["id", "document", "embedding"],
                 name="chunk_collection_vector",
             ),
         ),

@@ -88,7 +88,7 @@ def _assert_search_indexes() -> None:
     columns in use, and nothing left of the shadow columns'."""
     indexes = _chunk_indexes()
     assert (
-        "(collection_id, embedding_model) INCLUDE (id, embedding)"
+        "(collection_id, embedding_model) INCLUDE (id, document_id, embedding)"
         in (indexes["chunk_collection_vector"])
     )
     assert "hnsw (embedding halfvec_cosine_ops)" in indexes["chunk_embedding_hnsw"]
