@@ -350,6 +350,14 @@ def main() -> None:
             cursor.execute("SET LOCAL enable_indexonlyscan = off")
             cursor.execute("SET LOCAL enable_bitmapscan = off")
             cursor.execute("SELECT count(embedding) FROM kb_chunk")
+            # The collection index, which the exact scan reads.
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("SET LOCAL enable_indexonlyscan = on")
+            cursor.execute(
+                "SELECT count(embedding) FROM kb_chunk WHERE collection_id > 0"
+                " AND embedding_model <> ''"
+            )
+            cursor.execute("SET LOCAL enable_indexonlyscan = off")
             # An iterative HNSW scan with a filter no row passes walks the
             # whole graph.
             cursor.execute("SET LOCAL enable_indexscan = on")
