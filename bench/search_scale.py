@@ -350,14 +350,15 @@ def main() -> None:
             cursor.execute("SET LOCAL enable_indexonlyscan = off")
             cursor.execute("SET LOCAL enable_bitmapscan = off")
             cursor.execute("SELECT count(embedding) FROM kb_chunk")
-            # The collection index, which the exact scan reads.
+            # The collection index, which the exact scan reads (an index-only
+            # scan needs index scans on).
             cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("SET LOCAL enable_indexscan = on")
             cursor.execute("SET LOCAL enable_indexonlyscan = on")
             cursor.execute(
                 "SELECT count(embedding) FROM kb_chunk WHERE collection_id > 0"
                 " AND embedding_model <> ''"
             )
-            cursor.execute("SET LOCAL enable_indexonlyscan = off")
             # An iterative HNSW scan with a filter no row passes walks the
             # whole graph.
             cursor.execute("SET LOCAL enable_indexscan = on")
