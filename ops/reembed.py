@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import OperationalError, connection, transaction
@@ -39,17 +40,35 @@ logger = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
 BATCH_CHUNKS = 256
-NEXT_INDEX = "chunk_embedding_next_hnsw"
-# The collection index with the new column's vectors (kb.models.Chunk's
-# chunk_collection_vector): dropping the old columns drops the old one.
-NEXT_COLLECTION_INDEX = "chunk_collection_vector_next"
-# Each new index, and how it is built.
-NEXT_INDEXES = {
-    NEXT_INDEX: "USING hnsw (embedding_next halfvec_cosine_ops) "
-    "WITH (m = 16, ef_construction = 64)",
-    NEXT_COLLECTION_INDEX: "(collection_id, embedding_model_next) "
-    "INCLUDE (id, document_id, embedding_next)",
-}
+
+
+@dataclass(frozen=True)
+class _NextIndex:
+    """An index built on the shadow columns, renamed in the switch to the
+    name the model gives it (dropping the old columns drops the old one)."""
+
+    name: str
+    final_name: str
+    kind: str
+    definition: str
+
+
+NEXT_INDEXES = (
+    _NextIndex(
+        "chunk_embedding_next_hnsw",
+        "chunk_embedding_hnsw",
+        "HNSW",
+        "USING hnsw (embedding_next halfvec_cosine_ops) "
+        "WITH (m = 16, ef_construction = 64)",
+    ),
+    # kb.models.Chunk's collection index, with the vectors for the exact scan.
+    _NextIndex(
+        "chunk_collection_vector_next",
+        "chunk_collection_vector",
+        "collection",
+        "(collection_id, embedding_model_next) INCLUDE (id, document_id, embedding_next)",
+    ),
+)
 SWITCH_ATTEMPTS = 20
 
 
@@ -71,8 +90,8 @@ def _prepare_columns(dimensions: int, restart: bool) -> None:
     with connection.cursor() as cursor:
         existing = _column_dimensions(cursor, "embedding_next")
         if existing is not None and (restart or existing != dimensions):
-            for name in NEXT_INDEXES:
-                cursor.execute(f"DROP INDEX IF EXISTS {name}")
+            for index in NEXT_INDEXES:
+                cursor.execute(f"DROP INDEX IF EXISTS {index.name}")
             cursor.execute(
                 "ALTER TABLE kb_chunk DROP COLUMN embedding_next, "
                 "DROP COLUMN IF EXISTS embedding_model_next"
@@ -136,22 +155,24 @@ def _embedded_count() -> int:
 
 def _build_indexes(progress: Progress) -> None:
     with connection.cursor() as cursor:
-        for name, definition in NEXT_INDEXES.items():
+        for index in NEXT_INDEXES:
             cursor.execute(
                 "SELECT i.indisvalid FROM pg_index i "
                 "JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = %s",
-                [name],
+                [index.name],
             )
             row = cursor.fetchone()
             if row is not None and row[0]:
                 continue
             if row is not None:  # left invalid by an interrupted build
-                cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
-            kind = "HNSW" if name == NEXT_INDEX else "collection"
+                cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {index.name}")
             progress(
-                f"Building the new {kind} index (search and uploads go on meanwhile)."
+                f"Building the new {index.kind} index "
+                "(search and uploads go on meanwhile)."
             )
-            cursor.execute(f"CREATE INDEX CONCURRENTLY {name} ON kb_chunk {definition}")
+            cursor.execute(
+                f"CREATE INDEX CONCURRENTLY {index.name} ON kb_chunk {index.definition}"
+            )
 
 
 def _switch(model_name: str, dimensions: int) -> bool:
@@ -183,10 +204,8 @@ def _switch(model_name: str, dimensions: int) -> bool:
             "ALTER TABLE kb_chunk ALTER COLUMN embedding SET NOT NULL, "
             "ALTER COLUMN embedding_model SET NOT NULL"
         )
-        cursor.execute(f"ALTER INDEX {NEXT_INDEX} RENAME TO chunk_embedding_hnsw")
-        cursor.execute(
-            f"ALTER INDEX {NEXT_COLLECTION_INDEX} RENAME TO chunk_collection_vector"
-        )
+        for index in NEXT_INDEXES:
+            cursor.execute(f"ALTER INDEX {index.name} RENAME TO {index.final_name}")
         previous = active_index().model_name
         audit_record(
             action=AuditEvent.Action.EMBEDDING_MODEL_CHANGED,

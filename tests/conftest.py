@@ -58,6 +58,16 @@ def _flush_test_database_past_deadlocks(test_case: TransactionTestCase) -> None:
 TransactionTestCase._fixture_teardown = _flush_test_database_past_deadlocks
 
 
+def embedding_storage() -> str:
+    """How PostgreSQL stores the chunks' vector column (``p``: in the row)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attstorage FROM pg_attribute WHERE attrelid = 'kb_chunk'::regclass"
+            " AND attname = 'embedding' AND NOT attisdropped"
+        )
+        return cursor.fetchone()[0]
+
+
 def _test_database_url() -> str:
     """DATABASE_URL of the test database pytest-django created."""
     params = connection.settings_dict

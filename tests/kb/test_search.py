@@ -23,7 +23,7 @@ from kb.models import Collection, Document, Role
 from kb.search import search_chunks
 from kb.services import collection_create, grant_revoke, grant_set
 from kb.text import segment
-from tests.conftest import World, make_user
+from tests.conftest import World, embedding_storage, make_user
 from tests.ingest.conftest import upload_bytes, wait_final
 
 
@@ -76,11 +76,7 @@ def test_chunk_vectors_stay_in_their_rows(world: World) -> None:
                 " WHERE document_id = %s AND ordinal = %s",
                 [text, text, document.pk, ordinal],
             )
-        cursor.execute(
-            "SELECT attstorage FROM pg_attribute WHERE attrelid = 'kb_chunk'::regclass"
-            " AND attname = 'embedding'"
-        )
-        assert cursor.fetchone()[0] == "p"
+        assert embedding_storage() == "p"
         cursor.execute(
             "SELECT pg_column_toast_chunk_id(search_vector) IS NOT NULL,"
             " pg_column_toast_chunk_id(embedding) IS NULL"

@@ -17,7 +17,7 @@ from kb.index import active_index, active_model_name
 from kb.models import Chunk, Document
 from kb.search import SearchResult, search_chunks
 from ops.reembed import ReembedError, reembed
-from tests.conftest import World
+from tests.conftest import World, embedding_storage
 from tests.ingest.conftest import upload_bytes, wait_final
 
 pytestmark = pytest.mark.slow
@@ -64,15 +64,6 @@ def _dimensions() -> set[int]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT DISTINCT vector_dims(embedding::vector) FROM kb_chunk")
         return {row[0] for row in cursor.fetchall()}
-
-
-def _vector_storage() -> str:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT attstorage FROM pg_attribute WHERE attrelid = 'kb_chunk'::regclass"
-            " AND attname = 'embedding' AND NOT attisdropped"
-        )
-        return cursor.fetchone()[0]
 
 
 def _chunk_indexes() -> dict[str, str]:
@@ -159,7 +150,7 @@ def test_model_change_while_queries_run(ingest_world: World, tmp_path: Path) -> 
     assert _dimensions() == {256}
     # The new column keeps its vectors in the rows, as the one it replaced,
     # and in the collection index.
-    assert _vector_storage() == "p"
+    assert embedding_storage() == "p"
     _assert_search_indexes()
     assert set(Chunk.objects.values_list("embedding_model", flat=True)) == {new_model}
     best = search_chunks(user=world.bob, query=QUERY, mode="dense").hits[0]
@@ -178,6 +169,6 @@ def test_model_change_while_queries_run(ingest_world: World, tmp_path: Path) -> 
     # And back: the installation ends as it began.
     reembed(model_name=old_model)
     assert active_index().dimensions == 384 and _dimensions() == {384}
-    assert _vector_storage() == "p"
+    assert embedding_storage() == "p"
     _assert_search_indexes()
     _assert_one_model(search_chunks(user=world.bob, query=QUERY, mode="dense"))
