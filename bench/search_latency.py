@@ -180,7 +180,7 @@ def main() -> None:
         statements: dict[str, list[list[Statement]]] = {}
         record_into: list[list[Statement]] = []
 
-        class RecordingCursor(psycopg.Cursor):
+        class RecordingCursor(psycopg.RawCursor):
             def execute(self, query: Any, params: Any = None, **options: Any) -> Any:
                 pipeline = self.connection._pipeline
                 if (
@@ -236,7 +236,7 @@ def main() -> None:
         def direct(query: str, index: int) -> None:
             conn = database[index]
             for group in statements[query]:
-                cursors = [conn.cursor() for _ in group]
+                cursors = [psycopg.RawCursor(conn) for _ in group]
                 with conn.pipeline() if len(group) > 1 else nullcontext():
                     for cursor, statement in zip(cursors, group, strict=True):
                         cursor.execute(
