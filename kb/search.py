@@ -544,8 +544,9 @@ def _search_sql(
     part: StatementPart = "whole",
 ) -> _ServerSQL:
     """The search statement with the permission subquery and the filters in
-    it, made once per distinct text instead of per search. ``part``: ``whole``, or ``lexical_list`` and ``given_lexical``
-    (the two statements of a hybrid search that embeds its query meanwhile)."""
+    it, made once per distinct text instead of per search. ``part``:
+    ``whole``, or ``lexical_list`` and ``given_lexical`` (the two statements
+    of a hybrid search that embeds its query meanwhile)."""
     ctes = SEARCH_CTES.replace(
         "{lexical}", LEXICAL_GIVEN if part == "given_lexical" else LEXICAL_COMPUTED
     )

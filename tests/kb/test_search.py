@@ -518,3 +518,16 @@ def test_hybrid_search_keeps_permissions_in_both_of_its_forms(
         assert search_chunks(user=world.bob, query=query).hits
         grant_revoke(grant=world.bob_grant, actor=world.alice)
         assert search_chunks(user=world.bob, query=query).hits == []
+
+
+def test_search_statement_placeholders_become_postgresql_ones() -> None:
+    """One number per name however often it recurs, a doubled % made single
+    (as in ORM SQL), and a placeholder without a name refused rather than
+    sent with the wrong value."""
+    statement = search_module._ServerSQL.from_named(
+        "SELECT %(a)s, %(b)s, %(a)s WHERE name LIKE 'x%%'"
+    )
+    assert statement.text == "SELECT $1, $2, $1 WHERE name LIKE 'x%'"
+    assert statement.values({"b": 2, "a": 1, "unused": 3}) == [1, 2]
+    with pytest.raises(ValueError):
+        search_module._ServerSQL.from_named("SELECT %(a)s, %s")
