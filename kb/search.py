@@ -262,12 +262,14 @@ def _permitted_sql(user: Any, token: ApiToken | None) -> tuple[str, list[Any]]:
 #   scanning the HNSW index (measured at 50,000 chunks: 38 ms instead of a
 #   few).
 # - ``terms``: the query's normalised words with their BM25 IDF over the
-#   chunks the user may read (hidden collections never shape the ranking).
+#   chunks the user may read (hidden collections never shape the ranking),
+#   from each permitted collection's count of chunks holding the word
+#   (``CollectionTerm``, kept by triggers).
 #   PostgreSQL's own ranking has no IDF, which ranks "cells" like "apoptosis".
 #   A word no permitted chunk holds still counts in ``total_idf``, so a
 #   passage's coverage says how much of the question it matches.
 # - ``lexical``: full-text matches ranked by IDF-weighted ts_rank. Words are
-#   counted and matched through the full-text index, with the permission
+#   matched through the full-text index, with the permission
 #   check again a filter the collection index cannot serve: the plan is made
 #   once without knowing how many collections are permitted, and reading
 #   every permitted chunk to test its words grows with the permitted set
@@ -335,12 +337,14 @@ words AS (
 terms AS MATERIALIZED (
     SELECT w.query, counted.df,
            ln(1 + ((SELECT total FROM scope) - counted.df + 0.5)::float8 / (counted.df + 0.5)) AS idf,
-           counted.df > 0 AND strpos(w.lexeme, '''') = 0 AND strpos(w.lexeme, '\\') = 0 AS usable
+           counted.df > 0 AND strpos(w.lexeme, '''') = 0 AND strpos(w.lexeme, '\\') = 0 AS usable,
+           (SELECT coalesce(sum(g.chunks), 0) FROM kb_collectionterm g
+             WHERE g.lexeme = w.lexeme) AS chunks_anywhere
     FROM words w
     CROSS JOIN LATERAL (
-        SELECT count(*) AS df FROM kb_chunk c
-        WHERE c.search_vector @@ w.query
-          AND (c.collection_id + 0) = ANY((SELECT ids FROM scope)::bigint[])
+        SELECT coalesce(sum(t.chunks), 0) AS df FROM kb_collectionterm t
+        WHERE t.lexeme = w.lexeme
+          AND t.collection_id = ANY((SELECT ids FROM scope)::bigint[])
     ) counted
 ),
 query_terms AS MATERIALIZED (
@@ -348,16 +352,58 @@ query_terms AS MATERIALIZED (
            sum(idf) FILTER (WHERE usable OR df = 0) AS total_idf
     FROM terms
 ),
+seeds AS MATERIALIZED (
+    SELECT string_agg(query::text, ' | ')::tsquery AS query,
+           sum(chunks_anywhere) AS chunks_anywhere
+    FROM (
+        SELECT query, chunks_anywhere,
+               sum(df) OVER (ORDER BY df, query::text ROWS UNBOUNDED PRECEDING) - df AS before
+        FROM terms
+        WHERE usable
+    ) rarest_first
+    WHERE before < %(seed_chunks)s
+),
+lexical_path AS MATERIALIZED (
+    SELECT CASE
+               WHEN (SELECT query FROM seeds) IS NULL THEN 'none'
+               WHEN (SELECT total FROM scope) < (SELECT chunks_anywhere FROM seeds) THEN 'collections'
+               ELSE 'index'
+           END AS path
+),
+lexical_matched AS (
+    (SELECT c.id, c.search_vector
+       FROM kb_chunk c
+      WHERE (SELECT path FROM lexical_path) = 'index'
+        AND c.search_vector @@ (SELECT query FROM seeds)
+        AND (c.collection_id + 0) = ANY((SELECT ids FROM scope)::bigint[]){filters}
+      LIMIT %(max_matched)s)
+    UNION ALL
+    (SELECT chunk.id, chunk.search_vector
+       FROM unnest((SELECT ids FROM scope)::bigint[]) AS permitted_collection(id)
+      CROSS JOIN LATERAL (
+          SELECT c.id, c.search_vector
+            FROM kb_chunk c
+           WHERE c.collection_id = permitted_collection.id{filters}
+          OFFSET 0
+      ) chunk
+      WHERE (SELECT path FROM lexical_path) = 'collections'
+        AND chunk.search_vector @@ (SELECT query FROM seeds)
+      LIMIT %(max_matched)s)
+),
 lexical_scored AS (
-    SELECT c.id,
-           (SELECT sum(t.idf * ts_rank('{{1, 1, 1, 1}}', c.search_vector, t.query, 1))
-              FROM terms t WHERE t.usable) AS score,
-           (SELECT sum(t.idf) FROM terms t WHERE t.usable AND c.search_vector @@ t.query)
-             / (SELECT total_idf FROM query_terms) AS coverage
-    FROM kb_chunk c
-    WHERE (SELECT query FROM query_terms) IS NOT NULL
-      AND c.search_vector @@ (SELECT query FROM query_terms)
-      AND (c.collection_id + 0) = ANY((SELECT ids FROM scope)::bigint[]){filters}
+    -- A word a chunk does not hold ranks 0 in it, so one ts_rank a word
+    -- gives both the score and whether the chunk holds the word.
+    SELECT c.id, ranked.score, ranked.matched_idf / (SELECT total_idf FROM query_terms) AS coverage
+    FROM lexical_matched c
+    CROSS JOIN LATERAL (
+        SELECT sum(t.idf * word.rank) AS score,
+               sum(t.idf) FILTER (WHERE word.rank > 0) AS matched_idf
+        FROM terms t
+        CROSS JOIN LATERAL (
+            SELECT ts_rank('{{1, 1, 1, 1}}', c.search_vector, t.query, 1) AS rank
+        ) word
+        WHERE t.usable
+    ) ranked
 ),
 {lexical}
 fused AS (
@@ -390,6 +436,12 @@ LIMIT %(limit)s
 """
 # How many of the query's distinct words are weighed.
 MAX_QUERY_TERMS = 64
+# The lexical list's candidates are the permitted chunks holding the query's
+# rarer words: its words rarest first, until they are in this many permitted
+# chunks (always at least the rarest); candidates are ranked with all words.
+LEXICAL_SEED_CHUNKS = 1_000
+# At most this many candidates are ranked (a query of only common words).
+LEXICAL_MAX_MATCHED = 20_000
 # Which statement of a search: the whole one, or one of the two a hybrid
 # search sends when it embeds its query while its lexical half runs.
 StatementPart = Literal["whole", "lexical_list", "given_lexical"]
@@ -745,6 +797,8 @@ def _search_chunks(
         "lexical_on": mode != "dense",
         "text": segmented,
         "max_terms": MAX_QUERY_TERMS,
+        "seed_chunks": LEXICAL_SEED_CHUNKS,
+        "max_matched": LEXICAL_MAX_MATCHED,
         "exact_max": EXACT_SCAN_MAX_CHUNKS,
         "dense_weight": weight,
         "rrf_k": RRF_K,

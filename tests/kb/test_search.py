@@ -27,9 +27,12 @@ from tests.conftest import World, embedding_storage, make_user
 from tests.ingest.conftest import upload_bytes, wait_final
 
 
-def _insert_synthetic_chunks(collection: Collection, count: int, seed: int) -> Document:
+def _insert_synthetic_chunks(
+    collection: Collection, count: int, seed: int, texts: list[str] | None = None
+) -> Document:
     """Rows with random unit vectors: the search SQL's behaviour at volume,
-    without running the embedding model thousands of times."""
+    without running the embedding model thousands of times. ``texts``: the
+    chunks' texts (else numbered passages about budgets)."""
     document = Document.objects.create(
         collection=collection,
         title=f"synthetic-{seed}",
@@ -41,13 +44,14 @@ def _insert_synthetic_chunks(collection: Collection, count: int, seed: int) -> D
     rng = np.random.default_rng(seed)
     vectors = rng.normal(size=(count, 384)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    texts = texts or [f"synthetic passage {i} about budgets" for i in range(count)]
     rows = [
         (
-            document.pk, collection.pk, i, f"synthetic passage {i} about budgets", None, "",
+            document.pk, collection.pk, i, text, None, "",
             "NarrativeText", "[" + ",".join(f"{v:.5f}" for v in vector) + "]",
-            "", segment(f"synthetic passage {i} about budgets"),
+            "", segment(text),
         )
-        for i, vector in enumerate(vectors)
+        for i, (text, vector) in enumerate(zip(texts, vectors, strict=True))
     ]  # fmt: skip
     with connection.cursor() as cursor:
         chunk_rows_insert(cursor, rows, model_name=active_model_name())
@@ -55,10 +59,11 @@ def _insert_synthetic_chunks(collection: Collection, count: int, seed: int) -> D
 
 
 def test_chunk_vectors_stay_in_their_rows(world: World) -> None:
-    """A chunk too big for its row has its full-text vector moved to the
-    TOAST table, never its embedding: the exact scan reads every vector of a
-    small permitted set, and one fetched from the TOAST table costs several
-    times more."""
+    """A chunk too big for its row has its text moved to the TOAST table,
+    never its embedding or its full-text vector: the exact scan reads every
+    vector of a small permitted set, the lexical half every candidate's
+    full-text vector, and one fetched from the TOAST table costs several
+    times more. The text is read only for the page of hits."""
     collection = collection_create(name="Long", creator=world.alice)
     document = _insert_synthetic_chunks(collection, 3, seed=4)
     rng = np.random.default_rng(5)
@@ -78,12 +83,13 @@ def test_chunk_vectors_stay_in_their_rows(world: World) -> None:
             )
         assert embedding_storage() == "p"
         cursor.execute(
-            "SELECT pg_column_toast_chunk_id(search_vector) IS NOT NULL,"
+            "SELECT pg_column_toast_chunk_id(text) IS NOT NULL,"
+            " pg_column_toast_chunk_id(search_vector) IS NULL,"
             " pg_column_toast_chunk_id(embedding) IS NULL"
             " FROM kb_chunk WHERE document_id = %s",
             [document.pk],
         )
-        assert cursor.fetchall() == [(True, True)] * 3
+        assert cursor.fetchall() == [(True, True, True)] * 3
 
 
 @pytest.mark.parametrize("path", ["exact", "hnsw"])
@@ -430,6 +436,8 @@ def test_a_given_lexical_list_is_checked_against_permissions_again(
         "lexical_on": False,
         "text": "",
         "max_terms": search_module.MAX_QUERY_TERMS,
+        "seed_chunks": search_module.LEXICAL_SEED_CHUNKS,
+        "max_matched": search_module.LEXICAL_MAX_MATCHED,
         "exact_max": search_module.EXACT_SCAN_MAX_CHUNKS,
         "dense_weight": 0.0,
         "rrf_k": search_module.RRF_K,
@@ -531,3 +539,54 @@ def test_search_statement_placeholders_become_postgresql_ones() -> None:
     assert statement.values({"b": 2, "a": 1, "unused": 3}) == [1, 2]
     with pytest.raises(ValueError):
         search_module._ServerSQL.from_named("SELECT %(a)s, %s")
+
+
+def test_lexical_candidates_keep_permissions_on_both_paths(world: World) -> None:
+    """The lexical half finds its candidates through the full-text index,
+    or, when the permitted collections hold fewer chunks than the index
+    would hand over for the query's words, by reading those collections'
+    chunks: bob (A only) takes the second way here, alice (A and B) the
+    first. Neither ever returns a chunk from a collection its user may not
+    read."""
+    _insert_synthetic_chunks(
+        world.collection_a, 3, seed=31, texts=["apple orchard"] * 3
+    )
+    _insert_synthetic_chunks(world.collection_b, 40, seed=32, texts=["apple pie"] * 40)
+
+    bob_hits = search_chunks(user=world.bob, query="apple", mode="lexical").hits
+    assert len(bob_hits) == 3
+    assert {hit.collection_id for hit in bob_hits} == {world.collection_a.pk}
+
+    alice_hits = search_chunks(user=world.alice, query="apple", mode="lexical").hits
+    assert len(alice_hits) == 10
+    assert {hit.collection_id for hit in alice_hits} <= {
+        world.collection_a.pk,
+        world.collection_b.pk,
+    }
+    assert search_chunks(user=world.charlie, query="apple", mode="lexical").hits == []
+
+
+def test_lexical_candidates_come_from_the_rarest_words(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Candidates are the chunks holding the query's rarest words, up to a
+    budget of chunks: a passage with a rare word is found among many with a
+    common one, and a query of common words alone still fills its page."""
+    monkeypatch.setattr(search_module, "LEXICAL_SEED_CHUNKS", 5)
+    texts = ["budget report"] * 30 + ["budget zebra"]
+    document = _insert_synthetic_chunks(
+        world.collection_a, len(texts), seed=33, texts=texts
+    )
+    zebra = document.chunks.get(ordinal=30)
+
+    hits = search_chunks(user=world.alice, query="budget zebra", mode="lexical").hits
+    assert hits[0].chunk_id == zebra.pk
+    assert (
+        len(search_chunks(user=world.alice, query="budget", mode="lexical").hits) == 10
+    )
+
+    # At most LEXICAL_MAX_MATCHED candidates are ranked.
+    monkeypatch.setattr(search_module, "LEXICAL_MAX_MATCHED", 7)
+    assert (
+        len(search_chunks(user=world.alice, query="budget", mode="lexical").hits) == 7
+    )
