@@ -346,18 +346,19 @@ terms AS MATERIALIZED (
     SELECT w.query, counted.df,
            ln(1 + ((SELECT total FROM scope) - counted.df + 0.5)::float8 / (counted.df + 0.5)) AS idf,
            counted.df > 0 AND strpos(w.lexeme, '''') = 0 AND strpos(w.lexeme, '\\') = 0 AS usable,
-           (SELECT coalesce(sum(g.chunks), 0) FROM kb_collectionterm g
-             WHERE g.lexeme = w.lexeme) AS chunks_anywhere
+           counted.chunks_anywhere
     FROM words w
     CROSS JOIN LATERAL (
-        SELECT coalesce(sum(t.chunks), 0) AS df FROM kb_collectionterm t
+        -- One read of the word's rows: the permitted ones, and all of them.
+        SELECT coalesce(sum(t.chunks) FILTER (
+                   WHERE t.collection_id = ANY((SELECT ids FROM scope)::bigint[])), 0) AS df,
+               coalesce(sum(t.chunks), 0) AS chunks_anywhere
+        FROM kb_collectionterm t
         WHERE t.lexeme = w.lexeme
-          AND t.collection_id = ANY((SELECT ids FROM scope)::bigint[])
     ) counted
 ),
 query_terms AS MATERIALIZED (
-    SELECT string_agg(query::text, ' | ') FILTER (WHERE usable)::tsquery AS query,
-           sum(idf) FILTER (WHERE usable OR df = 0) AS total_idf
+    SELECT sum(idf) FILTER (WHERE usable OR df = 0) AS total_idf
     FROM terms
 ),
 seeds AS MATERIALIZED (

@@ -10,6 +10,7 @@ from django.db import migrations, models
 CREATE_TRIGGERS = """
 CREATE FUNCTION kb_collection_terms_add(lexemes text[], collection_ids bigint[], changes bigint[])
 RETURNS void LANGUAGE plpgsql AS $$
+-- One change per (word, collection), never 0.
 BEGIN
     PERFORM 1
        FROM kb_collectionterm t
@@ -18,17 +19,15 @@ BEGIN
       ORDER BY t.lexeme, t.collection_id
         FOR UPDATE OF t;
     INSERT INTO kb_collectionterm AS t (lexeme, collection_id, chunks)
-    SELECT lexeme, collection_id, sum(change)
+    SELECT lexeme, collection_id, change
       FROM unnest(lexemes, collection_ids, changes) AS given(lexeme, collection_id, change)
-     GROUP BY lexeme, collection_id
-    HAVING sum(change) > 0
+     WHERE change > 0
      ORDER BY lexeme, collection_id
         ON CONFLICT (lexeme, collection_id) DO UPDATE SET chunks = t.chunks + excluded.chunks;
     WITH removed AS (
-        SELECT lexeme, collection_id, -sum(change) AS chunks
+        SELECT lexeme, collection_id, -change AS chunks
           FROM unnest(lexemes, collection_ids, changes) AS given(lexeme, collection_id, change)
-         GROUP BY lexeme, collection_id
-        HAVING sum(change) < 0
+         WHERE change < 0
     ),
     gone AS (
         DELETE FROM kb_collectionterm t USING removed r
@@ -60,20 +59,17 @@ BEGIN
         -- Only rows whose words or collection changed (re-embedding updates
         -- every chunk and changes neither).
         PERFORM kb_collection_terms_add(array_agg(lexeme), array_agg(collection_id), array_agg(change))
-           FROM (SELECT lexeme, collection_id, sum(change)::bigint AS change
-                   FROM (SELECT word.lexeme, moved.collection_id, moved.change
-                           FROM (SELECT n.collection_id, n.search_vector, 1 AS change
-                                   FROM new_rows n JOIN old_rows o ON o.id = n.id
-                                  WHERE n.search_vector IS DISTINCT FROM o.search_vector
-                                     OR n.collection_id <> o.collection_id
-                                 UNION ALL
-                                 SELECT o.collection_id, o.search_vector, -1
-                                   FROM new_rows n JOIN old_rows o ON o.id = n.id
-                                  WHERE n.search_vector IS DISTINCT FROM o.search_vector
-                                     OR n.collection_id <> o.collection_id) moved
-                          CROSS JOIN LATERAL unnest(tsvector_to_array(moved.search_vector)) AS word(lexeme)) changed
-                  GROUP BY lexeme, collection_id
-                 HAVING sum(change) <> 0) counted;
+           FROM (SELECT word.lexeme, side.collection_id, sum(side.change)::bigint AS change
+                   FROM new_rows n
+                   JOIN old_rows o ON o.id = n.id
+                  CROSS JOIN LATERAL (VALUES (n.collection_id, n.search_vector, 1),
+                                             (o.collection_id, o.search_vector, -1))
+                        AS side(collection_id, search_vector, change)
+                  CROSS JOIN LATERAL unnest(tsvector_to_array(side.search_vector)) AS word(lexeme)
+                  WHERE n.search_vector IS DISTINCT FROM o.search_vector
+                     OR n.collection_id <> o.collection_id
+                  GROUP BY word.lexeme, side.collection_id
+                 HAVING sum(side.change) <> 0) counted;
     END IF;
     RETURN NULL;
 END
