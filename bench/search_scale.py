@@ -536,7 +536,7 @@ def main() -> None:
         ]
         hybrid_ms: dict[float, list[float]] = {s: [] for s in SELECTIVITIES}
         hybrid_rows: dict[float, list[int]] = {s: [] for s in SELECTIVITIES}
-        for number in range(min(HYBRID_QUERIES, len(queries)) + WARM_UP_HYBRID):
+        for number in range(WARM_UP_HYBRID + HYBRID_QUERIES):
             question = questions[number % len(questions)]
             for turn in order_rng.permutation(len(SELECTIVITIES)):
                 selectivity = SELECTIVITIES[turn]
