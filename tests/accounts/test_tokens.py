@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
 from accounts.models import ApiToken, AuditEvent
-from accounts.services import token_create, token_digest
+from accounts.services import token_authenticate, token_create, token_digest
 from tests.conftest import World
 
 
@@ -112,3 +113,22 @@ def test_token_limited_to_an_unreadable_collection_is_refused(world: World) -> N
     )
     assert response.status_code == 400
     assert not ApiToken.objects.filter(user=world.bob).exists()
+
+
+def test_token_lookup_is_one_query_and_brings_its_user(
+    world: World, django_assert_num_queries: Any
+) -> None:
+    """The lookup every API request makes: one statement for the token and
+    its user, the same fields as the models read through the ORM."""
+    first = token_authenticate(world.token_b_plaintext)  # records its use
+    assert first is not None
+    with django_assert_num_queries(1):
+        token = token_authenticate(world.token_b_plaintext)
+        assert token is not None
+        assert token.user.username == world.alice.username
+    stored = ApiToken.objects.select_related("user").get(pk=world.token_b.pk)
+    for field in ApiToken._meta.concrete_fields:
+        assert getattr(token, field.attname) == getattr(stored, field.attname)
+    for field in type(stored.user)._meta.concrete_fields:
+        assert getattr(token.user, field.attname) == getattr(stored.user, field.attname)
+    assert token_authenticate("ak_" + "x" * 40) is None
