@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from kb.embedding import (
+    OPENVINO_QUERY_TOKEN_BUCKETS,
     EmbeddingError,
     LocalEmbedder,
     RemoteEmbedder,
@@ -59,6 +60,20 @@ def test_the_chosen_backend_keeps_fp32_geometry(fp32: LocalEmbedder) -> None:
     alone = chosen.encode([HELD_OUT[1]])[0]
     assert float(alone @ chosen.encode(HELD_OUT)[1]) >= 0.999
     assert chosen.encode([]).shape == (0, 384)
+
+
+def test_a_query_alone_gets_the_vector_it_gets_in_a_batch() -> None:
+    """Queries of every length up to past the longest padded shape (the
+    tokenizer adds two tokens): alone, a short one is padded to a fixed
+    length and run by a model compiled for it; the padding changes nothing."""
+    chosen = get_embedder()
+    texts = [" ".join(["cells"] * count) for count in range(1, 70)]
+    batched = chosen.encode(texts)
+    alone = np.stack([chosen.encode([text])[0] for text in texts])
+    assert np.sum(batched * alone, axis=1).min() >= 0.9999
+    if chosen.backend.startswith("openvino"):
+        model = chosen._encode_batch.__self__
+        assert set(model._single) == {*OPENVINO_QUERY_TOKEN_BUCKETS, None}
 
 
 class _EmbeddingsServer(BaseHTTPRequestHandler):
