@@ -45,10 +45,10 @@ QUALITY_MIN_NEIGHBOUR_OVERLAP = 0.98
 OPENVINO_BATCH_SIZE = 8
 # A search query is padded up to the first of these token counts and run by a
 # model compiled for that fixed shape (each on first use: 0.2 s and 35 MB).
-# Measured on SciFact's 300 questions (mean 23 tokens), CPU per query: 1.98
-# ms instead of 2.80 through the model of any shape, and 4.01 instead of 5.95
-# ms when other work has just evicted the CPU's caches, as a search's SQL
-# does. Longer queries take the model of any shape.
+# Measured on SciFact's 300 questions (mean 23 tokens), interleaved with the
+# model of any shape: 4.9 instead of 7.0 ms of CPU a query when other work has
+# just evicted the CPU's caches, as a search's SQL does; 3.7-4.0 instead of
+# 4.3-4.5 ms warm. Longer queries take the model of any shape.
 OPENVINO_QUERY_TOKEN_BUCKETS = (16, 32, 64)
 CALIBRATION_TEXTS = [
     "Quarterly revenue grew by eight percent compared with last year.",
