@@ -43,11 +43,6 @@ QUALITY_MIN_NEIGHBOUR_OVERLAP = 0.98
 # length first, and small batches measured fastest on CPU (71 chunks/s at 8-16
 # against 65 at 64 on the 2-core test machine).
 OPENVINO_BATCH_SIZE = 8
-# Each batch is padded to a multiple of this many tokens (and short ones to a
-# full batch) and run by a model compiled for that fixed shape: 141 instead of
-# 124 texts/s for SciFact abstracts cut at 1,200 characters (800 texts, three
-# interleaved runs), though padding adds up to 63 tokens a text.
-OPENVINO_BATCH_LENGTH_STEP = 64
 # A search query is padded up to the first of these token counts and run by a
 # model compiled for that fixed shape (each on first use: 0.2 s and 35 MB).
 # Measured on SciFact's 300 questions (mean 23 tokens), interleaved with the
@@ -344,58 +339,25 @@ class _OpenVinoModel:
             "CPU", "OPTIMIZATION_CAPABILITIES"
         ):
             raise EmbeddingError("this CPU has no native bf16 for OpenVINO")
-        self._threads = max(1, threads)
-        # Per padded length (OPENVINO_BATCH_LENGTH_STEP), compiled on first use.
-        self._batch_queues: dict[int, Any] = {}
+        # One stream per core, each one thread, fed asynchronously: the next
+        # batch is tokenized while the cores run the previous ones.
+        self._compiled = core.compile_model(
+            converted,
+            "CPU",
+            {
+                "INFERENCE_PRECISION_HINT": precision,
+                "PERFORMANCE_HINT": "THROUGHPUT",
+                "NUM_STREAMS": max(1, threads),
+                "INFERENCE_NUM_THREADS": max(1, threads),
+            },
+        )
+        streams = int(self._compiled.get_property("NUM_STREAMS"))
+        self._queue = openvino.AsyncInferQueue(self._compiled, streams)
+        self._queue.set_callback(self._collect)
         self._outputs: dict[int, np.ndarray] = {}
 
-    def _batch_queue(self, length: int) -> Any:
-        """The queue for batches of OPENVINO_BATCH_SIZE texts padded to
-        ``length`` tokens: one stream per core, each one thread, fed
-        asynchronously (the next batch is tokenized while the cores run the
-        previous ones)."""
-        if length not in self._batch_queues:
-            import openvino
-
-            model = self._converted.clone()
-            shape = [OPENVINO_BATCH_SIZE, length]
-            model.reshape({"input_ids": shape, "attention_mask": shape})
-            compiled = self._core.compile_model(
-                model,
-                "CPU",
-                {
-                    "INFERENCE_PRECISION_HINT": self._precision,
-                    "PERFORMANCE_HINT": "THROUGHPUT",
-                    "NUM_STREAMS": self._threads,
-                    "INFERENCE_NUM_THREADS": self._threads,
-                },
-            )
-            queue = openvino.AsyncInferQueue(
-                compiled, int(compiled.get_property("NUM_STREAMS"))
-            )
-            queue.set_callback(self._collect)
-            self._batch_queues[length] = queue
-        return self._batch_queues[length]
-
-    def _collect(self, request: Any, batch: tuple[int, int]) -> None:
-        start, rows = batch
-        self._outputs[start] = request.get_output_tensor(0).data[:rows].copy()
-
-    def _padded(
-        self, tokens: dict[str, np.ndarray], rows: int, length: int
-    ) -> dict[str, np.ndarray]:
-        """``tokens`` padded to ``rows`` texts of ``length`` tokens, the
-        padding masked out (as a batch pads its shorter texts)."""
-        extra = (
-            (0, rows - tokens["input_ids"].shape[0]),
-            (0, length - tokens["input_ids"].shape[1]),
-        )
-        return {
-            "input_ids": np.pad(
-                tokens["input_ids"], extra, constant_values=self._pad_token_id
-            ),
-            "attention_mask": np.pad(tokens["attention_mask"], extra),
-        }
+    def _collect(self, request: Any, start: int) -> None:
+        self._outputs[start] = request.get_output_tensor(0).data.copy()
 
     def _tokens(self, texts: list[str]) -> dict[str, np.ndarray]:
         tokens = self._tokenizer(
@@ -419,8 +381,14 @@ class _OpenVinoModel:
         tokens = self._tokens([text])
         length = tokens["input_ids"].shape[1]
         bucket = next((b for b in OPENVINO_QUERY_TOKEN_BUCKETS if b >= length), None)
-        if bucket is not None:
-            tokens = self._padded(tokens, 1, bucket)
+        if bucket is not None and bucket > length:
+            extra = ((0, 0), (0, bucket - length))
+            tokens = {
+                "input_ids": np.pad(
+                    tokens["input_ids"], extra, constant_values=self._pad_token_id
+                ),
+                "attention_mask": np.pad(tokens["attention_mask"], extra),
+            }
         output = self._single_request(bucket).infer(tokens)
         return _normalised(next(iter(output.values())))
 
@@ -451,18 +419,11 @@ class _OpenVinoModel:
             return self._encode_one(texts[0])
         order = np.argsort([-len(text) for text in texts], kind="stable")
         self._outputs = {}
-        step = OPENVINO_BATCH_LENGTH_STEP
+        queue = self._queue
         for start in range(0, len(texts), OPENVINO_BATCH_SIZE):
             rows = order[start : start + OPENVINO_BATCH_SIZE]
-            tokens = self._tokens([texts[row] for row in rows])
-            longest = tokens["input_ids"].shape[1]
-            # Never past what the tokenizer may hand over: the model's limit.
-            length = min(-(-longest // step) * step, max(longest, self._max_length))
-            self._batch_queue(length).start_async(
-                self._padded(tokens, OPENVINO_BATCH_SIZE, length), (start, len(rows))
-            )
-        for queue in self._batch_queues.values():
-            queue.wait_all()
+            queue.start_async(self._tokens([texts[row] for row in rows]), start)
+        queue.wait_all()
         # Batches in start order are the texts in ``order``; put them back.
         in_order = np.concatenate(
             [self._outputs[start] for start in sorted(self._outputs)]
