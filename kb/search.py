@@ -731,6 +731,18 @@ class _SearchStatement:
         return scope, [row[4:] for row in rows if row[4] is not None]
 
 
+def _tuning_values() -> dict[str, Any]:
+    """The statement's values that are the module's settings, the same for
+    every search (read when asked, so a test may change one)."""
+    return {
+        "max_terms": MAX_QUERY_TERMS,
+        "seed_chunks": LEXICAL_SEED_CHUNKS,
+        "max_matched": LEXICAL_MAX_MATCHED,
+        "exact_max": EXACT_SCAN_MAX_CHUNKS,
+        "rrf_k": RRF_K,
+    }
+
+
 def _embed_query(query: str, model_name: str) -> tuple[np.ndarray, float]:
     """The query's vector by ``model_name``, and how long it took (ms)."""
     started = time.perf_counter()
@@ -828,13 +840,9 @@ def _search_chunks(
         **statement.params,
         "dense_on": dense_first,
         "lexical_on": mode != "dense",
+        **_tuning_values(),
         "text": segmented,
-        "max_terms": MAX_QUERY_TERMS,
-        "seed_chunks": LEXICAL_SEED_CHUNKS,
-        "max_matched": LEXICAL_MAX_MATCHED,
-        "exact_max": EXACT_SCAN_MAX_CHUNKS,
         "dense_weight": weight,
-        "rrf_k": RRF_K,
         "limit": limit,
     }
     started = time.perf_counter()
