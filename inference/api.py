@@ -43,6 +43,10 @@ class CitationOutput(serializers.Serializer):
     title = serializers.CharField()
     page = serializers.IntegerField(allow_null=True)
     url = serializers.CharField()
+    supported = serializers.BooleanField(
+        default=True,
+        help_text="Whether the passage holds the words of the sentences citing it.",
+    )
 
 
 class PassageOutput(serializers.Serializer):
@@ -62,7 +66,10 @@ class AskOutput(serializers.Serializer):
     message_id = serializers.IntegerField()
     status = serializers.ChoiceField(choices=Message.Status.choices)
     standalone_question = serializers.CharField()
-    answer = serializers.CharField()
+    answer = serializers.CharField(allow_blank=True)
+    answer_html = serializers.CharField(
+        allow_blank=True, help_text="The answer's Markdown as sanitised HTML."
+    )
     citations = CitationOutput(many=True)
     passages = PassageOutput(many=True)
     from_cache = serializers.CharField()

@@ -90,10 +90,12 @@ class LLMClient:
         *,
         max_tokens: int,
         temperature: float = 0.2,
+        first_token_timeout: float | None = None,
     ) -> Iterator[str]:
         """Yield the answer's text pieces as they arrive. Raises LLMError when
         the server is down, late, stalls or fails; closing the iterator early
-        stops the generation."""
+        stops the generation. ``first_token_timeout`` replaces the configured
+        deadline for the first token (a long prompt needs longer)."""
         pieces: queue.Queue[Any] = queue.Queue()
         stop = threading.Event()
         response_box: list[httpx.Response] = []
@@ -158,7 +160,9 @@ class LLMClient:
         try:
             while True:
                 phase_timeout = (
-                    self.timeouts.first_token if first else self.timeouts.between_tokens
+                    (first_token_timeout or self.timeouts.first_token)
+                    if first
+                    else self.timeouts.between_tokens
                 )
                 remaining_total = self.timeouts.total - (time.monotonic() - started)
                 if remaining_total <= 0:

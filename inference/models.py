@@ -146,3 +146,106 @@ class DocumentSummary(models.Model):
 
     def __str__(self) -> str:
         return f"summary of {self.document_id}"
+
+
+class EvaluationRun(models.Model):
+    """One question set run through the real ask path as one user.
+
+    ``queued`` → ``running`` → ``complete``, or ``failed`` with ``error``.
+    Each question is an :class:`EvaluationResult` row, created with the run
+    and filled in as it is answered, so progress is a count of filled rows.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        COMPLETE = "complete", _("Complete")
+        FAILED = "failed", _("Failed")
+
+    name = models.CharField(_("name"), max_length=200)
+    question_set = models.CharField(_("question set"), max_length=500)
+    synthetic = models.BooleanField(_("synthetic questions"), default=False)
+    asker = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("asked as"),
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("started by"),
+    )
+    collection_ids = models.JSONField(_("collections"), default=list, blank=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.QUEUED
+    )
+    total = models.PositiveIntegerField(_("questions"), default=0)
+    done = models.PositiveIntegerField(_("answered"), default=0)
+    # The model, prompt version and answer settings the run used.
+    configuration = models.JSONField(_("configuration"), default=dict, blank=True)
+    metrics = models.JSONField(_("metrics"), default=dict, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    # Questions whose prompt is also sent straight to the LLM server, to
+    # measure what the platform adds to its time to first token.
+    overhead_sample = models.PositiveIntegerField(_("overhead sample"), default=0)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("evaluation run")
+        verbose_name_plural = _("evaluation runs")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.done / self.total) if self.total else 0
+
+
+class EvaluationResult(models.Model):
+    """One question of a run: what was expected, and what came back."""
+
+    run = models.ForeignKey(
+        EvaluationRun,
+        on_delete=models.CASCADE,
+        related_name="results",
+        verbose_name=_("run"),
+    )
+    position = models.PositiveIntegerField(_("position"))
+    question = models.TextField(_("question"))
+    expected_answers = models.JSONField(_("expected answers"), default=list)
+    expected_documents = models.JSONField(_("expected documents"), default=list)
+    answerable = models.BooleanField(_("answerable"), default=True)
+    answered = models.BooleanField(_("done"), default=False)
+    status = models.CharField(_("answer status"), max_length=16, blank=True)
+    answer = models.TextField(_("answer"), blank=True)
+    citations = models.JSONField(_("citations"), default=list, blank=True)
+    retrieved_documents = models.JSONField(
+        _("retrieved documents"), default=list, blank=True
+    )
+    scores = models.JSONField(_("scores"), default=dict, blank=True)
+    first_token_ms = models.FloatField(_("time to first token (ms)"), null=True)
+    total_ms = models.FloatField(_("total time (ms)"), null=True)
+    direct_first_token_ms = models.FloatField(
+        _("LLM server's own time to first token (ms)"), null=True
+    )
+
+    class Meta:
+        verbose_name = _("evaluation result")
+        verbose_name_plural = _("evaluation results")
+        ordering = ["run_id", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "position"], name="evaluation_result_position"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}#{self.position}"

@@ -18,18 +18,23 @@ import logging
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils.translation import gettext as _
 
 from accounts.models import ApiToken, User
 from config.metrics import observe_answer
 from inference import prompts
 from inference.cache import AnswerCache, CachedAnswer, scope_key
+from inference.citations import citations_for, is_ungrounded
 from inference.llm import LLMClient, LLMError, estimate_tokens
 from inference.models import Conversation, Feedback, Message
+from inference.passages import Passage, choose_passages
+from inference.rendering import answer_html
+from inference.speed import first_token_deadline, record_prompt_speed
 from kb.index import active_index
 from kb.models import Action, Chunk, Collection
 from kb.search import (
@@ -45,34 +50,28 @@ logger = logging.getLogger(__name__)
 QUESTION_MAX_CHARS = 2000
 # A passage is relevant enough to answer from when its meaning is close to
 # the question's, or when it holds most of the question's informative words.
+# Without the meaning (a language the embedding model does not read), a
+# lower share of the words must do: docs/benchmarks.md has the measured
+# separation of answerable from off-topic questions.
 MIN_SIMILARITY = 0.45
 MIN_LEXICAL_COVERAGE = 0.6
+MIN_LEXICAL_COVERAGE_ALONE = 0.4
 HISTORY_TURNS = 3
-_CITATION = re.compile(r"\[(\d{1,2})\]")
+# Around a decline marker: spaces, quotes, emphasis, citation markers.
+_DECORATION = re.compile(r"[\s\[\]\d.。:：,，*`'\"“”]+")
+# The instructions, fences and question around the sources, and a margin.
+PROMPT_OVERHEAD_TOKENS = 200
 
 
 class AskError(Exception):
     """Bad input; the message is for the user."""
 
 
-@dataclass(frozen=True)
-class Passage:
-    number: int
-    chunk_id: int
-    document_id: int
-    collection_id: int
-    title: str
-    page: int | None
-    section: str
-    text: str
-    url: str
-
-
-def _is_relevant(hit: SearchHit) -> bool:
-    return (hit.similarity is not None and hit.similarity >= MIN_SIMILARITY) or (
-        hit.lexical_coverage is not None
-        and hit.lexical_coverage >= MIN_LEXICAL_COVERAGE
-    )
+def _is_relevant(hit: SearchHit, *, lexical_only: bool) -> bool:
+    if hit.similarity is not None and hit.similarity >= MIN_SIMILARITY:
+        return True
+    bar = MIN_LEXICAL_COVERAGE_ALONE if lexical_only else MIN_LEXICAL_COVERAGE
+    return hit.lexical_coverage is not None and hit.lexical_coverage >= bar
 
 
 def readable_collections(
@@ -171,21 +170,16 @@ def standalone_question(
     return rewritten
 
 
-def fit_passages(
-    llm: LLMClient, question: str, passages: list[Passage], language: str
-) -> list[Passage]:
-    """Drop the lowest-ranked passages until the prompt and the answer fit
-    the model's context window (counted with the model's tokenizer)."""
-    budget = settings.LLM_MAX_CONTEXT - settings.ANSWER_MAX_TOKENS - 64
-    kept = list(passages)
-    while kept:
-        messages = prompts.answer_messages(question, _sources(kept), language)
-        text = "\n".join(m["content"] for m in messages)
-        # Cheap estimate first; the tokenizer only when it might not fit.
-        if estimate_tokens(text) <= budget or llm.count_tokens(text) <= budget:
-            return kept
-        kept.pop()
-    return kept
+def source_budget(question: str) -> int:
+    """Tokens the sources may take: the configured budget, within what the
+    context window leaves after the instructions, question and answer."""
+    window = (
+        settings.LLM_MAX_CONTEXT
+        - settings.ANSWER_MAX_TOKENS
+        - PROMPT_OVERHEAD_TOKENS
+        - estimate_tokens(question)
+    )
+    return max(64, min(settings.ANSWER_CONTEXT_TOKENS, window))
 
 
 def _sources(passages: list[Passage]) -> list[prompts.SourceText]:
@@ -195,50 +189,20 @@ def _sources(passages: list[Passage]) -> list[prompts.SourceText]:
     ]
 
 
-_CONTENT_WORD = re.compile(r"[^\W_]{3,}|[\u4e00-\u9fff]", re.UNICODE)
-# Share of an answer's words a passage must hold to be credited when the
-# model wrote no [n] markers (small models often forget them).
-ATTRIBUTION_MIN_OVERLAP = 0.5
-
-
-def _attributed_numbers(answer: str, passages: list[Passage]) -> list[int]:
-    """The passages an answer without markers was drawn from: those holding
-    most of its words."""
-    words = {w.casefold() for w in _CONTENT_WORD.findall(answer)}
-    if not words:
-        return []
-    numbers = []
-    for passage in passages:
-        held = words & {w.casefold() for w in _CONTENT_WORD.findall(passage.text)}
-        if len(held) / len(words) >= ATTRIBUTION_MIN_OVERLAP:
-            numbers.append(passage.number)
-    return numbers
-
-
-def _citations(
-    answer: str, passages: list[Passage], readable: set[int]
-) -> list[dict[str, Any]]:
-    by_number = {p.number: p for p in passages}
-    cited: list[dict[str, Any]] = []
-    numbers = [int(n) for n in _CITATION.findall(answer)] or _attributed_numbers(
-        answer, passages
+def is_decline(answer: str) -> bool:
+    """The model said the sources do not answer the question: the marker
+    opens or closes its reply (small models sometimes explain first)."""
+    text = _DECORATION.sub("", answer).upper()
+    return text.startswith(prompts.DECLINE_MARKER) or text.endswith(
+        prompts.DECLINE_MARKER
     )
-    for number in dict.fromkeys(numbers):
-        passage = by_number.get(number)
-        if passage is None or passage.chunk_id not in readable:
-            continue
-        cited.append(
-            {
-                "n": passage.number,
-                "chunk_id": passage.chunk_id,
-                "document_id": passage.document_id,
-                "collection_id": passage.collection_id,
-                "title": passage.title,
-                "page": passage.page,
-                "url": passage.url,
-            }
-        )
-    return cited
+
+
+def _may_become_decline(text: str) -> bool:
+    """Whether the text so far could still open with the decline marker, so
+    it is held back instead of streamed."""
+    head = _DECORATION.sub("", text).upper()
+    return prompts.DECLINE_MARKER.startswith(head[: len(prompts.DECLINE_MARKER)])
 
 
 def ask(
@@ -339,8 +303,11 @@ def _answer_events(
         query_model=vector_model,
     )
     timings["retrieval_ms"] = (time.perf_counter() - retrieval_started) * 1000
-    relevant = [hit for hit in result.hits if _is_relevant(hit)]
-    passages = [
+    lexical_only = not result.dense_used
+    relevant = [
+        hit for hit in result.hits if _is_relevant(hit, lexical_only=lexical_only)
+    ]
+    candidates = [
         Passage(
             number=index,
             chunk_id=hit.chunk_id,
@@ -354,8 +321,7 @@ def _answer_events(
         )
         for index, hit in enumerate(relevant, start=1)
     ]
-    if passages:
-        passages = fit_passages(llm, standalone, passages, language)
+    passages = choose_passages(candidates, source_budget(standalone))
     yield {
         "event": "meta",
         "conversation_id": conversation.pk,
@@ -374,21 +340,32 @@ def _answer_events(
 
     # Nothing from the database is needed until the answer is complete.
     connection.close()
+    messages = prompts.answer_messages(standalone, _sources(passages), language)
+    prompt_tokens = estimate_tokens("\n".join(m["content"] for m in messages))
     pieces: list[str] = []
+    held = ""  # text held back while it may still be the decline marker
     generation_started = time.perf_counter()
     status = Message.Status.CANCELLED
     error = ""
     try:
         stream = llm.stream_chat(
-            prompts.answer_messages(standalone, _sources(passages), language),
+            messages,
             max_tokens=settings.ANSWER_MAX_TOKENS,
             temperature=settings.ANSWER_TEMPERATURE,
+            first_token_timeout=first_token_deadline(prompt_tokens),
         )
         for piece in stream:
             if not pieces:
                 timings["first_token_ms"] = (time.perf_counter() - started) * 1000
+                record_prompt_speed(
+                    prompt_tokens, time.perf_counter() - generation_started
+                )
             pieces.append(piece)
-            yield {"event": "token", "text": piece}
+            held += piece
+            if _may_become_decline(held):
+                continue
+            yield {"event": "token", "text": held}
+            held = ""
         status = Message.Status.COMPLETE
     except LLMError as exc:
         status = Message.Status.FAILED
@@ -399,12 +376,28 @@ def _answer_events(
         # is saved as cancelled and never cached.
         timings["generation_ms"] = (time.perf_counter() - generation_started) * 1000
         answer = "".join(pieces).strip()
-        if status != Message.Status.COMPLETE:
-            answer = answer or prompts.LLM_FAILED[language].format(
-                reason=error or "cancelled"
-            )
-        readable = readable_chunk_ids(user, token, [p.chunk_id for p in passages])
-        citations = _citations(answer, passages, readable)
+        citations: list[dict[str, Any]] = []
+        if status == Message.Status.COMPLETE and not answer:
+            # An empty reply is no answer: it is never shown, counted or
+            # cached as one.
+            status = Message.Status.FAILED
+            error = _("The language model returned no text.")
+        if status == Message.Status.COMPLETE and is_decline(answer):
+            status = Message.Status.NOT_FOUND
+            answer = prompts.NOT_FOUND[language]
+        elif status != Message.Status.COMPLETE and not answer:
+            answer = prompts.LLM_FAILED[language].format(reason=error or "cancelled")
+        if status in (Message.Status.COMPLETE, Message.Status.CANCELLED):
+            readable = readable_chunk_ids(user, token, [p.chunk_id for p in passages])
+            citations = citations_for(answer, passages, readable)
+        if status == Message.Status.COMPLETE and is_ungrounded(
+            answer, standalone, passages, citations
+        ):
+            # Never a general-knowledge answer dressed up as the documents'.
+            logger.info("Declined an answer not drawn from its passages")
+            status = Message.Status.NOT_FOUND
+            answer = prompts.NOT_FOUND[language]
+            citations = []
         message = _save_answer(
             conversation,
             answer,
@@ -415,6 +408,13 @@ def _answer_events(
             started,
             error=error,
         )
+    if status == Message.Status.NOT_FOUND:
+        if held or not pieces:
+            yield {"event": "token", "text": answer}
+        yield _done(message)
+        return
+    if held:
+        yield {"event": "token", "text": held}
     if status == Message.Status.FAILED:
         yield {
             "event": "error",
@@ -422,7 +422,7 @@ def _answer_events(
             "message_id": message.pk,
         }
         return
-    if cache is not None and answer:
+    if cache is not None and answer and status == Message.Status.COMPLETE:
         cache.put(
             scope,
             standalone,
@@ -507,6 +507,7 @@ def _done(message: Message) -> dict[str, Any]:
         "conversation_id": message.conversation_id,
         "status": message.status,
         "answer": message.content,
+        "answer_html": answer_html(message.content, message.citations),
         "citations": message.citations,
         "from_cache": message.from_cache,
         "timings_ms": message.timings_ms,
@@ -515,7 +516,15 @@ def _done(message: Message) -> dict[str, Any]:
 
 def collect(events: Iterator[dict[str, Any]]) -> dict[str, Any]:
     """``ask``'s events run to the end: one result for clients that do not stream."""
-    result: dict[str, Any] = {"passages": [], "error": None}
+    result: dict[str, Any] = {
+        "passages": [],
+        "error": None,
+        "answer": "",
+        "answer_html": "",
+        "citations": [],
+        "from_cache": "",
+        "timings_ms": {},
+    }
     for event in events:
         if event["event"] == "meta":
             result.update(

@@ -53,3 +53,32 @@ def segment(text: str) -> str:
         return f" {' '.join(words)} "
 
     return _CJK_RUN.sub(split, text)
+
+
+# A table-of-contents or index entry: dotted (or spaced) leaders, then a page
+# number, as PDF text extraction leaves them.
+_LEADER_ENTRY = re.compile(r"(?:[.·…‧•_]\s?){3,}\s*\d{1,4}\b")
+_ENDS_IN_PAGE_NUMBER = re.compile(r"\S\s+\d{1,4}\s*$")
+# One leader entry every this many characters or closer: a list of entries,
+# not prose that happens to hold an ellipsis.
+NAVIGATION_CHARS_PER_ENTRY = 160
+NAVIGATION_LINE_SHARE = 0.6
+
+
+def looks_like_navigation(text: str) -> bool:
+    """Whether ``text`` is a table of contents or an index rather than
+    content: entries with dotted leaders and page numbers, or short lines
+    that mostly end in a page number. Such text repeats every heading's
+    words, so it matches searches without answering them."""
+    stripped = text.strip()
+    if not stripped:
+        return False
+    entries = len(_LEADER_ENTRY.findall(stripped))
+    if entries >= 3 and entries * NAVIGATION_CHARS_PER_ENTRY >= len(stripped):
+        return True
+    lines = [line for line in stripped.splitlines() if line.strip()]
+    if len(lines) < 5:
+        return False
+    numbered = sum(1 for line in lines if _ENDS_IN_PAGE_NUMBER.search(line))
+    short = sum(len(line) for line in lines) / len(lines) < 80
+    return short and numbered / len(lines) >= NAVIGATION_LINE_SHARE

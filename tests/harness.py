@@ -18,7 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from config.launcher import EmbeddedServices
+from config.launcher import EmbeddedServices, smollm2_gguf
+
+# Tests of the LLM plumbing (streaming, deadlines, caching) run on a tiny model
+# that loads in a second; the tests of answers start the default model
+# themselves (tests/inference/test_default_model.py).
+PLUMBING_LLM_ALIAS = "smollm2-135m-instruct"
 
 _services: EmbeddedServices | None = None
 
@@ -44,6 +49,9 @@ def pytest_load_initial_conftests(
     _services.env["STATIC_MANIFEST"] = "0"
     # Fuzzed files must not hold the suite up: a parse is cut off sooner.
     _services.env.setdefault("PARSE_TIMEOUT_SECONDS", "60")
+    if not os.environ.get("LLM_BASE_URL"):
+        os.environ.setdefault("LLM_GGUF_PATH", str(smollm2_gguf()))
+        os.environ.setdefault("LLM_MODEL", PLUMBING_LLM_ALIAS)
     try:
         _services.start_backing_services(wait_for_llm=False)
     except BaseException:

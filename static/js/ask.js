@@ -1,6 +1,7 @@
-// Streams an answer from /ask/stream/ (server-sent events over a POST) and
-// renders it with DOM text nodes only: nothing from the model or the
-// documents is ever parsed as HTML.
+// Streams an answer from /ask/stream/ (server-sent events over a POST). While
+// it streams, the model's text and the passages are shown as DOM text nodes;
+// the finished answer is the server's sanitised rendering (answer_html, see
+// inference/rendering.py), the only HTML this script inserts.
 "use strict";
 (() => {
   const form = document.getElementById("ask-form");
@@ -17,31 +18,8 @@
     return node;
   }
 
-  function renderAnswer(container, text, citations) {
-    const urls = new Map((citations || []).map((c) => [String(c.n), c.url]));
-    container.replaceChildren();
-    for (const paragraph of text.split(/\n{2,}/)) {
-      if (!paragraph.trim()) continue;
-      const p = element("p");
-      let last = 0;
-      for (const match of paragraph.matchAll(/\[(\d{1,2})\]/g)) {
-        p.append(paragraph.slice(last, match.index));
-        const url = urls.get(match[1]);
-        if (url) {
-          const a = element("a", "cite", match[0]);
-          a.href = url;
-          p.append(a);
-        } else {
-          p.append(match[0]);
-        }
-        last = match.index + match[0].length;
-      }
-      p.append(paragraph.slice(last));
-      container.append(p);
-    }
-  }
-
   function renderSources(item, entries) {
+    item.querySelector("ol.citations")?.remove();
     if (!entries || !entries.length) return;
     const ol = element("ol", "citations");
     ol.setAttribute("aria-label", strings.sources);
@@ -111,13 +89,16 @@
             passages = data.passages || [];
             form.conversation.value = data.conversation_id;
             history.replaceState(null, "", `/ask/${data.conversation_id}/`);
-            status.textContent = strings.writing;
+            // The passages found show at once; the answer follows.
+            renderSources(item, passages);
+            status.textContent = passages.length ? strings.writing : "";
           } else if (name === "token") {
             text += data.text;
             answer.textContent = text;
           } else if (name === "done") {
-            renderAnswer(answer, data.answer, data.citations);
+            answer.innerHTML = data.answer_html;
             renderSources(item, data.citations);
+            item.classList.add("answered");
             if (data.from_cache) item.append(element("p", "muted", strings.cached));
             status.textContent = "";
           } else if (name === "error") {

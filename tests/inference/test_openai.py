@@ -55,9 +55,12 @@ def test_models_are_the_readable_collections(client_for, ingest_world: World) ->
     assert bob == {"archivist", f"collection-{world.collection_a.pk}"}
 
 
+@pytest.mark.llm
 def test_chat_completion_answers_with_citations(
-    client_for, ingest_world: World
+    client_for, ingest_world: World, default_llm_url: str, settings: Any
 ) -> None:
+    """Citations are an answer's quality: the default model answers."""
+    settings.LLM_BASE_URL = default_llm_url
     world = ingest_world
     client = client_for(world.bob)
     completion = client.chat.completions.create(
