@@ -328,7 +328,7 @@ ANSWER_TEMPERATURE = env_float("ANSWER_TEMPERATURE", 0.0)
 ANSWER_PASSAGES = env_int("ANSWER_PASSAGES", 6, minimum=1)
 # Tokens of passages per prompt. On a CPU each prompt token delays the first
 # word of the answer (docs/benchmarks.md has the measured cost).
-ANSWER_CONTEXT_TOKENS = env_int("ANSWER_CONTEXT_TOKENS", 900, minimum=64)
+ANSWER_CONTEXT_TOKENS = env_int("ANSWER_CONTEXT_TOKENS", 450, minimum=64)
 # The LLM server's prompt speed assumed until answers have measured it; the
 # first-token deadline is LLM_FIRST_TOKEN_TIMEOUT or three times the measured
 # time to read the prompt, whichever is longer.
