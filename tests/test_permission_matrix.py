@@ -74,6 +74,17 @@ MATRIX: dict[str, dict[str, Row]] = {
         "POST": row(302, 302, 302, 302, 200, 302),
         "default": row(302, 302, 302, 302, 405, 302),
     },
+    # Staff only; an empty form is shown again with its errors.
+    "ops:evaluations": {
+        "GET": row(302, 302, 302, 302, 200, 302),
+        "POST": row(302, 302, 302, 302, 200, 302),
+        "default": row(302, 302, 302, 302, 405, 302),
+    },
+    # Staff only; the matrix's id names no run.
+    "ops:evaluation": {
+        "GET": row(302, 302, 302, 302, 404, 302),
+        "default": row(302, 302, 302, 302, 405, 302),
+    },
     # Django's language switch redirects back whatever the method.
     "set_language": {"default": everyone(302)},
     # Django's form views treat PUT like POST (an empty form: shown again).
