@@ -30,6 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import DATA, bench_stack, read_jsonl, read_qrels
+from inference.evaluation.metrics import LATENCY_METRICS, QUALITY_METRICS
 
 # Each set's off-topic questions come from a set about other things, in the
 # same language and in the other.
@@ -42,17 +43,8 @@ OFF_TOPIC_FROM = {
     "xquad-en2zh": "covidqa-en",
 }
 FIGURES = (
-    "answer_contains",
-    "answer_f1",
-    "citation_support",
-    "answered_when_answerable",
-    "declined_when_unanswerable",
-    "hit@1",
-    "hit@5",
-    "ndcg@10",
-    "first_token_p50_ms",
-    "first_token_p95_ms",
-    "total_p50_ms",
+    *QUALITY_METRICS,
+    *LATENCY_METRICS,
     "llm_first_token_p50_ms",
     "platform_added_first_token_ms",
     "platform_overhead",

@@ -117,9 +117,13 @@ def question_scores(
     cited_texts: Sequence[str],
     ranked_documents: Sequence[str],
     expected_documents: set[str],
+    had_passages: bool = True,
 ) -> dict[str, Any]:
     scores: dict[str, Any] = {
         "declined": status == "not_found",
+        # Declined before the model saw anything: retrieval found nothing
+        # relevant enough. Otherwise the model (or the grounding check) did.
+        "declined_by_retrieval": status == "not_found" and not had_passages,
         "answered": status == "complete",
         "failed": status in ("failed", "cancelled"),
     }
@@ -184,6 +188,12 @@ def aggregate(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
             [s["citation_supported"] for s in correct if "citation_supported" in s]
         ),
         "answered_when_answerable": _rate([s["answered"] for s in answerable]),
+        "answerable_declined_by_retrieval": _rate(
+            [s.get("declined_by_retrieval", False) for s in answerable]
+        ),
+        "answerable_declined_by_model": _rate(
+            [s["declined"] and not s.get("declined_by_retrieval") for s in answerable]
+        ),
         "declined_when_unanswerable": _rate([s["declined"] for s in unanswerable]),
         "failed": _rate([s["failed"] for s in scored]),
         "first_token_p50_ms": percentile(first_tokens, 0.5),

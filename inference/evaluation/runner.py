@@ -225,6 +225,7 @@ def _answer_one(
         cited_texts=[text_by_chunk.get(c["chunk_id"], "") for c in citations],
         ranked_documents=ranked,
         expected_documents={_key(d) for d in result.expected_documents},
+        had_passages=bool(passages),
     )
     result.answered = True
     result.save()
