@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from inference.passages import Passage
+from kb.text import cjk_ratio
 
 CITATION = re.compile(r"\[(\d{1,2})\]")
 _WORD = re.compile(r"[^\W_]{2,}", re.UNICODE)
@@ -132,6 +133,8 @@ def dangling_numbers(answer: str, passages: Sequence[Passage]) -> list[int]:
 # Below this share of its words found in any passage, an answer in the
 # passages' own script was not drawn from them.
 GROUNDED_MIN_OVERLAP = 0.3
+# Above this share of CJK characters a text counts as Chinese, as a question does.
+CJK_SHARE = 0.3
 
 
 def is_ungrounded(
@@ -148,15 +151,9 @@ def is_ungrounded(
     if any(c.get("supported") for c in citations):
         return False
     passages_text = " ".join(p.text for p in passages)
-    if _is_cjk(answer) != _is_cjk(passages_text):
+    if (cjk_ratio(answer) > CJK_SHARE) != (cjk_ratio(passages_text) > CJK_SHARE):
         return False
     claim = content_words(CITATION.sub("", answer)) - content_words(question)
     if len(claim) < 3:
         return False
     return _overlap(claim, passages_text) < GROUNDED_MIN_OVERLAP
-
-
-def _is_cjk(text: str) -> bool:
-    cjk = sum(len(run) for run in _CJK.findall(text))
-    letters = sum(1 for char in text if char.isalpha())
-    return bool(letters) and cjk / letters > 0.3

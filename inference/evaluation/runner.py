@@ -137,7 +137,7 @@ def run_execute(
                 last_prompt = prompt
                 if result.position < run.overhead_sample:
                     _measure_direct(client, result, prompt, held_before)
-            run.done = run.results.filter(answered=True).count()
+            run.done += 1
             EvaluationRun.objects.filter(pk=run.pk).update(done=run.done)
             if progress is not None:
                 progress(run)
