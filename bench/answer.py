@@ -117,9 +117,9 @@ def semantic_wrong_hits() -> None:
         scope = scope_key([(10_000 + index, 1)], embedding_model=embedder.model_name)
         base, variant = pair["base"], pair["variant"]
         # As in ask(): no semantic tier for a language the model cannot read.
-        readable = dense_weight(base) > 0
-        base_vector = embedder.encode([base])[0]
-        variant_vector = embedder.encode([variant])[0]
+        readable = dense_weight(base, embedder.model_name) > 0
+        base_vector = embedder.encode_query(base)
+        variant_vector = embedder.encode_query(variant)
         cache.put(
             scope,
             base,
@@ -127,7 +127,9 @@ def semantic_wrong_hits() -> None:
             CachedAnswer("answer", [], [], base),
         )
         hit = cache.get(
-            scope, variant, variant_vector if dense_weight(variant) > 0 else None
+            scope,
+            variant,
+            variant_vector if dense_weight(variant, embedder.model_name) > 0 else None,
         )
         cosine = float(np.dot(base_vector, variant_vector))
         plain_hit = cosine >= settings.ANSWER_CACHE_SIMILARITY

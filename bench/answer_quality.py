@@ -146,7 +146,7 @@ def start_model(services: Any, model: str) -> None:
     if model == "smollm2":
         gguf, alias = smollm2_gguf(), "smollm2-135m-instruct"
     else:
-        gguf = model_files.assemble(model_files.MODELS["llm"], progress=print)
+        gguf = model_files.assemble(model_files.QWEN_CODER_1_5B, progress=print)
         alias = "qwen2.5-coder-1.5b-instruct"
     url = services.start_llm(gguf=gguf, alias=alias, wait=True)
     settings.LLM_BASE_URL = url

@@ -37,6 +37,11 @@ def bench_stack(*, keep: bool = False) -> Iterator[Any]:
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
+        if os.environ.get("EMBEDDING_MODEL"):
+            # As the launcher does: a new install takes the configured model.
+            call_command(
+                "reembed", "--model", os.environ["EMBEDDING_MODEL"], "--only-if-empty"
+            )
         yield services
     finally:
         services.stop_all()
@@ -44,11 +49,11 @@ def bench_stack(*, keep: bool = False) -> Iterator[Any]:
             shutil.rmtree(var_dir, ignore_errors=True)
 
 
-def bench_user_and_collection(name: str) -> tuple[Any, Any]:
+def bench_user_and_collection(name: str, username: str = "bench") -> tuple[Any, Any]:
     from accounts.models import User
     from kb.services import collection_create
 
-    user, _ = User.objects.get_or_create(username="bench")
+    user, _ = User.objects.get_or_create(username=username)
     collection = collection_create(name=name, creator=user)
     return user, collection
 

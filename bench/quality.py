@@ -1,22 +1,37 @@
-"""Retrieval quality of dense-only, lexical-only and hybrid search.
+"""Retrieval quality of dense-only, lexical-only and hybrid search, for each
+embedding model, on every shared set; with each model's ingestion rate and
+index size on this machine.
 
 Each corpus is ingested through the real pipeline into a fresh embedded
 database and queried through ``kb.search.search_chunks``, the service the
-portal and the API use. Prints one line per dataset and method:
+portal and the API use. Each model runs in a process of its own (the model
+is a setting read at start-up). Prints one table:
 
-    scifact hybrid ndcg@10=0.7012 recall@100=0.93
+    | set | model | dense | lexical | hybrid | hybrid - best half |
 
+then, per model, chunks/s of the pipeline and of the model alone on the same
+chunks (their ratio), per core, and the index's size per 1,000 chunks.
+
+Usage:
+    .venv/bin/python bench/quality.py [--models minilm gemma] [--datasets ...]
+        [--max-queries N] [--dump DIR]
+``--dump`` keeps each query's dense and lexical lists (for studying fusion).
 Published nDCG@10 on SciFact: all-MiniLM-L6-v2 0.645, BM25 0.687.
-Usage: .venv/bin/python bench/quality.py [--datasets scifact cmrc2018-zh] [--max-queries N]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import math
+import os
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -29,6 +44,23 @@ from bench.common import (
     read_qrels,
 )
 
+DATASETS = [
+    "scifact",
+    "cmrc2018-zh",
+    "covidqa-en",
+    "xquad-en",
+    "xquad-zh",
+    "xquad-zh2en",
+    "xquad-en2zh",
+]
+MODELS = {
+    "minilm": "",
+    "gemma": "google/embeddinggemma-300m",
+}
+MODES = ("dense", "lexical", "hybrid")
+# Chunks embedded by the model alone, outside the pipeline, for the ratio.
+RAW_SAMPLE_CHUNKS = 256
+
 
 def ndcg_at_10(ranked: list[str], relevant: dict[str, int]) -> float:
     dcg = sum(
@@ -39,56 +71,132 @@ def ndcg_at_10(ranked: list[str], relevant: dict[str, int]) -> float:
     return dcg / idcg if idcg else 0.0
 
 
-def recall_at_100(ranked: list[str], relevant: dict[str, int]) -> float:
-    hits = sum(1 for doc in ranked[:100] if doc in relevant)
-    return hits / len(relevant) if relevant else 0.0
+def _corpus_key(name: str) -> str:
+    """Sets sharing a corpus (xquad-zh and xquad-en2zh) ingest it once."""
+    return hashlib.sha256(
+        (DATA / "beir" / name / "corpus.jsonl").read_bytes()
+    ).hexdigest()
 
 
-def run_dataset(name: str, max_queries: int | None) -> None:
+def _index_bytes() -> int:
+    """The vectors (in the chunk rows) and the two indexes that hold them."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT coalesce(sum(pg_column_size(embedding)), 0)"
+            " + pg_relation_size('chunk_embedding_hnsw')"
+            " + pg_relation_size('chunk_collection_vector') FROM kb_chunk"
+        )
+        return int(cursor.fetchone()[0])
+
+
+def _raw_rate(texts: list[str]) -> float:
+    """Chunks per second of the model alone on ``texts``."""
     from kb.embedding import get_embedder
+
+    embedder = get_embedder()
+    embedder.encode(texts[:8])  # warm
+    started = time.perf_counter()
+    embedder.encode(texts)
+    return len(texts) / (time.perf_counter() - started)
+
+
+def run_model(
+    datasets: list[str], max_queries: int | None, dump: Path | None
+) -> dict[str, Any]:
+    """In this process: every dataset with the configured model."""
+    from kb.models import Chunk
     from kb.search import search_chunks
 
-    root = DATA / "beir" / name
-    corpus = read_jsonl(root / "corpus.jsonl")
-    queries = {q["_id"]: q["text"] for q in read_jsonl(root / "queries.jsonl")}
-    qrels = read_qrels(root / "qrels" / "test.tsv")
-    query_ids = [qid for qid in queries if qid in qrels]
-    if max_queries:
-        query_ids = query_ids[:max_queries]
-    user, collection = bench_user_and_collection(f"bench-{name}")
-    docs = [
-        (
-            d["_id"],
-            "\n\n".join(part for part in (d.get("title", ""), d["text"]) if part),
-        )
-        for d in corpus
-    ]
-    started = time.perf_counter()
-    mapping = ingest_texts(collection, user, docs)
-    print(
-        f"# {name}: ingested {len(mapping)} documents in {time.perf_counter() - started:.0f}s",
-        flush=True,
-    )
-    embedder = get_embedder()
-    vectors = embedder.encode([queries[qid] for qid in query_ids])
-    for mode in ("dense", "lexical", "hybrid"):
-        ndcgs, recalls, started = [], [], time.perf_counter()
-        for qid, vector in zip(query_ids, vectors, strict=True):
-            result = search_chunks(
-                user=user, query=queries[qid], limit=100, mode=mode, query_vector=vector
+    report: dict[str, Any] = {"sets": {}, "ingest_seconds": 0.0, "chunks": 0}
+    ingested: dict[str, tuple[Any, Any, dict[int, str]]] = {}
+    sample: list[str] = []
+    for name in datasets:
+        root = DATA / "beir" / name
+        queries = {q["_id"]: q["text"] for q in read_jsonl(root / "queries.jsonl")}
+        qrels = read_qrels(root / "qrels" / "test.tsv")
+        query_ids = [qid for qid in queries if qid in qrels][:max_queries]
+        key = _corpus_key(name)
+        if key not in ingested:
+            corpus = read_jsonl(root / "corpus.jsonl")
+            # A user of its own: each set is searched alone.
+            user, collection = bench_user_and_collection(
+                f"bench-{name}", username=f"bench-{name}"
             )
-            ranked: list[str] = []
-            for hit in result.hits:
-                doc = mapping.get(hit.document_id)
-                if doc is not None and doc not in ranked:
-                    ranked.append(doc)
-            ndcgs.append(ndcg_at_10(ranked, qrels[qid]))
-            recalls.append(recall_at_100(ranked, qrels[qid]))
-        elapsed = (time.perf_counter() - started) / len(query_ids) * 1000
+            docs = [
+                (d["_id"], "\n\n".join(p for p in (d.get("title", ""), d["text"]) if p))
+                for d in corpus
+            ]
+            started = time.perf_counter()
+            mapping = ingest_texts(collection, user, docs)
+            seconds = time.perf_counter() - started
+            chunks = Chunk.objects.filter(collection=collection).count()
+            report["ingest_seconds"] += seconds
+            report["chunks"] += chunks
+            print(f"# {name}: {chunks} chunks in {seconds:.0f} s", flush=True)
+            if len(sample) < RAW_SAMPLE_CHUNKS:
+                texts = Chunk.objects.filter(collection=collection).values_list(
+                    "text", flat=True
+                )[: RAW_SAMPLE_CHUNKS - len(sample)]
+                sample.extend(texts)
+            ingested[key] = (user, collection, mapping)
+        user, collection, mapping = ingested[key]
+        scores: dict[str, list[float]] = {mode: [] for mode in MODES}
+        lists: list[dict[str, Any]] = []
+        for qid in query_ids:
+            row: dict[str, Any] = {"id": qid, "relevant": qrels[qid]}
+            for mode in MODES:
+                result = search_chunks(
+                    user=user, query=queries[qid], limit=100, mode=mode
+                )
+                ranked: list[str] = []
+                details: list[list[Any]] = []
+                for hit in result.hits:
+                    doc = mapping.get(hit.document_id)
+                    if doc is not None and doc not in ranked:
+                        ranked.append(doc)
+                        details.append([doc, hit.similarity, hit.lexical_coverage])
+                scores[mode].append(ndcg_at_10(ranked, qrels[qid]))
+                row[mode] = details
+            lists.append(row)
+        report["sets"][name] = {
+            mode: sum(values) / len(values) for mode, values in scores.items()
+        }
+        print(f"# {name}: {report['sets'][name]}", flush=True)
+        if dump is not None:
+            (dump / f"{name}.json").write_text(json.dumps(lists))
+    report["index_bytes_per_1000"] = _index_bytes() / max(1, report["chunks"]) * 1000
+    report["pipeline_rate"] = report["chunks"] / max(report["ingest_seconds"], 1e-9)
+    report["raw_rate"] = _raw_rate(sample) if sample else 0.0
+    return report
+
+
+def _print_table(reports: dict[str, dict[str, Any]], datasets: list[str]) -> None:
+    print("\n| set | model | dense | lexical | hybrid | hybrid - best half |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name in datasets:
+        for model, report in reports.items():
+            row = report["sets"].get(name)
+            if row is None:
+                continue
+            margin = row["hybrid"] - max(row["dense"], row["lexical"])
+            print(
+                f"| {name} | {model} | {row['dense']:.4f} | {row['lexical']:.4f} | "
+                f"{row['hybrid']:.4f} | {margin:+.4f} |"
+            )
+    cores = os.cpu_count() or 1
+    print(
+        f"\n| model | pipeline chunks/s | per core ({cores} cores) | model alone "
+        "chunks/s | pipeline / model | index KiB per 1,000 chunks |"
+    )
+    print("| --- | --- | --- | --- | --- | --- |")
+    for model, report in reports.items():
+        ratio = report["pipeline_rate"] / max(report["raw_rate"], 1e-9)
         print(
-            f"{name} {mode} ndcg@10={sum(ndcgs) / len(ndcgs):.4f} "
-            f"recall@100={sum(recalls) / len(recalls):.4f}  ({len(query_ids)} queries, {elapsed:.1f} ms/query)",
-            flush=True,
+            f"| {model} | {report['pipeline_rate']:.1f} | "
+            f"{report['pipeline_rate'] / cores:.2f} | {report['raw_rate']:.1f} | "
+            f"{ratio:.2f} | {report['index_bytes_per_1000'] / 1024:.0f} |"
         )
 
 
@@ -96,12 +204,38 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--datasets", nargs="+", default=["scifact", "cmrc2018-zh"])
+    parser.add_argument("--models", nargs="+", default=list(MODELS))
+    parser.add_argument("--datasets", nargs="+", default=DATASETS)
     parser.add_argument("--max-queries", type=int, default=None)
+    parser.add_argument("--dump", type=Path, default=None)
+    parser.add_argument("--one-model", help=argparse.SUPPRESS)
+    parser.add_argument("--report", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    with bench_stack():
-        for name in args.datasets:
-            run_dataset(name, args.max_queries)
+    if args.one_model is not None:
+        os.environ["EMBEDDING_MODEL"] = MODELS[args.one_model]
+        dump = args.dump / args.one_model if args.dump else None
+        if dump is not None:
+            dump.mkdir(parents=True, exist_ok=True)
+        with bench_stack():
+            report = run_model(args.datasets, args.max_queries, dump)
+        args.report.write_text(json.dumps(report))
+        return
+    reports: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for model in args.models:
+            out = Path(scratch) / f"{model}.json"
+            command = [
+                sys.executable, __file__, "--one-model", model, "--report", str(out),
+                "--datasets", *args.datasets,
+            ]  # fmt: skip
+            if args.max_queries:
+                command += ["--max-queries", str(args.max_queries)]
+            if args.dump:
+                command += ["--dump", str(args.dump)]
+            print(f"## {model}", flush=True)
+            subprocess.run(command, check=True)
+            reports[model] = json.loads(out.read_text())
+    _print_table(reports, args.datasets)
 
 
 if __name__ == "__main__":

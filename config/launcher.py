@@ -561,7 +561,7 @@ def default_gguf() -> Path:
         return Path(given)
     try:
         return model_files.assemble(
-            model_files.MODELS["llm"], progress=lambda line: print(line, flush=True)
+            model_files.QWEN_CODER_1_5B, progress=lambda line: print(line, flush=True)
         )
     except model_files.ModelFileError as exc:
         raise LauncherError(str(exc)) from exc
@@ -621,6 +621,11 @@ def main(argv: list[str] | None = None) -> int:
             "ALLOWED_HOSTS", f"{args.host},localhost,127.0.0.1"
         )
         services.manage("migrate", "--noinput", "--verbosity", "1")
+        if os.environ.get("EMBEDDING_MODEL"):
+            # A new install takes the configured model before the first upload.
+            services.manage(
+                "reembed", "--model", os.environ["EMBEDDING_MODEL"], "--only-if-empty"
+            )
         services.manage("collectstatic", "--noinput", "--verbosity", "0")
         services.manage("ensure_admin")
         services.start_worker(

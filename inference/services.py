@@ -280,11 +280,11 @@ def _answer_events(
         from kb.index import index_embedder
 
         embedder = index_embedder(index)
-        vector = embedder.encode([standalone])[0]
+        vector = embedder.encode_query(standalone)
         vector_model = embedder.model_name
         # The semantic tier only where the model reads the language: an
         # English model maps all Chinese questions close together.
-        cache_vector = vector if dense_weight(standalone) > 0 else None
+        cache_vector = vector if dense_weight(standalone, vector_model) > 0 else None
         cached = cache.get(scope, standalone, cache_vector)
         if cached is not None:
             yield from _serve_cached(

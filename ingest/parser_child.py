@@ -22,6 +22,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from ingest.layout import strip_page_furniture
+
 TITLE_MAX_CHARS = 120
 TEXT_KINDS = {"text", "md", "csv", "tsv", "html", "eml", "rst", "org"}
 
@@ -134,6 +136,7 @@ def parse_pdf(path: str, max_pages: int) -> tuple[list[dict[str, Any]], int, lis
             )
         elements: list[dict[str, Any]] = []
         pages_without_text = []
+        texts: list[str] = []
         for index in range(page_count):
             page = pdf[index]
             try:
@@ -149,7 +152,8 @@ def parse_pdf(path: str, max_pages: int) -> tuple[list[dict[str, Any]], int, lis
                 page.close()
             if not text.strip():
                 pages_without_text.append(index + 1)
-                continue
+            texts.append(text)
+        for index, text in enumerate(strip_page_furniture(texts)):
             for element in _text_elements(text, index + 1):
                 item = _element_dict(element)
                 if item:

@@ -55,7 +55,7 @@ from kb.storage import (
     plaintext_path,
     store_original,
 )
-from kb.text import TEXT_SEARCH_CONFIG, segment
+from kb.text import TEXT_SEARCH_CONFIG, looks_like_navigation, segment
 
 logger = logging.getLogger(__name__)
 
@@ -575,15 +575,19 @@ def _heartbeat_many(ids: list[int], status: str, progress: dict[int, int]) -> No
 # tsvector computed by PostgreSQL from the segmented text.
 INSERT_CHUNKS_SQL = f"""
     INSERT INTO kb_chunk (document_id, collection_id, ordinal, text, page, section_title,
-                          element_types, embedding, embedding_model, search_vector)
+                          element_types, embedding, embedding_model, search_vector,
+                          is_navigation)
     SELECT document_id, collection_id, ordinal, text, page, section_title,
            element_types, embedding::halfvec, %s,
            setweight(to_tsvector('{TEXT_SEARCH_CONFIG}', segmented_title), 'A')
-           || to_tsvector('{TEXT_SEARCH_CONFIG}', segmented_text)
+           || to_tsvector('{TEXT_SEARCH_CONFIG}', segmented_text),
+           is_navigation
       FROM unnest(%s::bigint[], %s::bigint[], %s::int[], %s::text[], %s::int[],
-                  %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])
+                  %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
+                  %s::bool[])
            AS c(document_id, collection_id, ordinal, text, page, section_title,
-                element_types, embedding, segmented_title, segmented_text)
+                element_types, embedding, segmented_title, segmented_text,
+                is_navigation)
 """  # noqa: S608 - the configuration name is a constant
 
 MARK_READY_SQL = """
@@ -605,10 +609,11 @@ def chunk_rows_insert(
 ) -> None:
     """Insert chunk rows (document, collection, ordinal, text, page, section
     title, element types, vector literal, segmented title, segmented text) in
-    one statement."""
+    one statement. Tables of contents and indexes are marked as such."""
     columns: list[list[Any]] = [list(column) for column in zip(*rows, strict=True)]
     if columns:
-        cursor.execute(INSERT_CHUNKS_SQL, [model_name, *columns])
+        navigation = [looks_like_navigation(text) for text in columns[3]]
+        cursor.execute(INSERT_CHUNKS_SQL, [model_name, *columns, navigation])
 
 
 def _write_batch(

@@ -26,6 +26,7 @@ import os
 import threading
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,9 +35,14 @@ import httpx
 import numpy as np
 from django.conf import settings
 
+from kb.text import cjk_ratio
+
 logger = logging.getLogger(__name__)
 
 BUNDLED_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+# A query with more Chinese or Japanese characters than this share is in a
+# language an English-only model does not read.
+ENGLISH_MODEL_MAX_CJK = 0.3
 QUALITY_MIN_COSINE = 0.995
 QUALITY_MIN_NEIGHBOUR_OVERLAP = 0.98
 # OpenVINO pads every text of a batch to the longest one; texts are sorted by
@@ -97,8 +103,80 @@ class Embedder(Protocol):
     dimensions: int
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        """L2-normalised float32 vectors, one row per text."""
+        """L2-normalised float32 vectors of passages, one row per text."""
         ...
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """The L2-normalised float32 vector of a search query."""
+        ...
+
+
+@dataclass(frozen=True)
+class ModelLabel:
+    """What the index and each chunk record as their model: a
+    sentence-transformers name or path, and the number of leading dimensions
+    kept when a Matryoshka-trained model is cut short (``name@256``)."""
+
+    name: str
+    dimensions: int | None = None
+
+    @classmethod
+    def parse(cls, label: str) -> ModelLabel:
+        name, _at, suffix = label.rpartition("@")
+        if name and suffix.isdigit() and int(suffix) > 0:
+            return cls(name, int(suffix))
+        return cls(label)
+
+    def __str__(self) -> str:
+        return (
+            self.name if self.dimensions is None else f"{self.name}@{self.dimensions}"
+        )
+
+
+# Models known to read English only: text in other languages (Chinese: most
+# of it [UNK] to MiniLM's vocabulary) comes out as noise.
+ENGLISH_ONLY_MODELS = frozenset({BUNDLED_MODEL_NAME, "all-MiniLM-L6-v2"})
+
+
+def model_reads(model_label: str, text: str) -> bool:
+    """Whether the model called ``model_label`` reads the language of
+    ``text`` (EMBEDDING_LANGUAGES says so for a model this file does not know)."""
+    languages = settings.EMBEDDING_LANGUAGES
+    if languages == "auto":
+        english_only = ModelLabel.parse(model_label).name in ENGLISH_ONLY_MODELS
+        languages = "english" if english_only else "multilingual"
+    return languages == "multilingual" or cjk_ratio(text) <= ENGLISH_MODEL_MAX_CJK
+
+
+# Models assembled from registry packages by ``config.model_files``, under
+# their upstream names: the folder is looked up in the model cache.
+ASSEMBLED_MODELS = {
+    "google/embeddinggemma-300m": "embedding-multilingual",
+    "embeddinggemma-300m": "embedding-multilingual",
+}
+
+
+def _assembled_model_path(name: str) -> str:
+    from config import model_files
+
+    folder = model_files.FOLDERS[ASSEMBLED_MODELS[name]]
+    found = model_files.cached_folder(folder)
+    if found is None:
+        raise EmbeddingError(
+            f"{folder.name} is not installed in {model_files.cache_dir()}: run "
+            f"`python -m config.model_files {ASSEMBLED_MODELS[name]}` (or `make "
+            "models`), which downloads and verifies it."
+        )
+    return str(found)
+
+
+def model_location(name: str | None) -> str:
+    """Where sentence-transformers loads ``name`` from."""
+    if not name:
+        return _bundled_model_path()
+    if name in ASSEMBLED_MODELS:
+        return _assembled_model_path(name)
+    return name
 
 
 def _bundled_model_path() -> str:
@@ -153,12 +231,19 @@ class LocalEmbedder:
         batch_size: int = 32,
         threads: int = 0,
     ) -> None:
-        self.model_name = model_name or BUNDLED_MODEL_NAME
+        label = ModelLabel.parse(model_name or BUNDLED_MODEL_NAME)
+        self.model_name = str(label)
         self.batch_size = batch_size
         self._threads = threads or os.cpu_count() or 1
         self._lock = threading.Lock()
-        self._model = self._load(model_name)
+        self._model = self._load(None if model_name is None else label.name)
         self._encode_batch: Callable[[list[str]], np.ndarray] = self._torch_encode
+        # The model's own instructions for each side of a search (EmbeddingGemma:
+        # "task: search result | query: " and "title: none | text: "), put
+        # before the text by either backend.
+        prompts = getattr(self._model, "prompts", None) or {}
+        self.query_prompt = str(prompts.get("query", ""))
+        self.document_prompt = str(prompts.get("document", ""))
         dimension_of = getattr(self._model, "get_embedding_dimension", None) or (
             self._model.get_sentence_embedding_dimension
         )
@@ -167,7 +252,12 @@ class LocalEmbedder:
             raise EmbeddingError(
                 f"{self.model_name} does not declare its embedding size."
             )
-        self.dimensions = int(dimensions)
+        if label.dimensions is not None and label.dimensions > int(dimensions):
+            raise EmbeddingError(
+                f"{label.name} makes {dimensions}-dimensional vectors; "
+                f"{label.dimensions} cannot be kept."
+            )
+        self.dimensions = label.dimensions or int(dimensions)
         self.backend = self._choose_backend(backend, precision)
 
     def _load(self, model_name: str | None) -> Any:
@@ -175,9 +265,9 @@ class LocalEmbedder:
         from sentence_transformers import SentenceTransformer
 
         torch.set_num_threads(max(1, self._threads))
-        location = model_name or _bundled_model_path()
+        location = model_location(model_name)
         try:
-            return SentenceTransformer(location, device="cpu")
+            return SentenceTransformer(location, device="cpu", local_files_only=True)
         except Exception as exc:
             raise EmbeddingError(
                 f"Could not load the embedding model {location!r}: {exc}. Set EMBEDDING_MODEL "
@@ -266,8 +356,42 @@ class LocalEmbedder:
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
+        return self._encode([self.document_prompt + text for text in texts])
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self._encode([self.query_prompt + text])[0]
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
         with self._lock, _torch().inference_mode():
-            return self._encode_batch(texts)
+            vectors = self._encode_batch(texts)
+        if vectors.shape[1] == self.dimensions:
+            return vectors
+        # Matryoshka: the leading dimensions carry the most, renormalised.
+        return _normalised(vectors[:, : self.dimensions])
+
+
+def _bidirectional_masks(config: Any, attention_mask: Any) -> dict[str, Any] | None:
+    """For an encoder made from Gemma 3 (EmbeddingGemma), the attention masks
+    of its two kinds of layer, made with plain tensor operations: the ones
+    transformers builds go through ``vmap``, which tracing cannot follow.
+    Every token sees every real token; in sliding-window layers, only those
+    closer than the window. A padding position also sees itself, so that its
+    row (dropped by pooling) is never empty. None for other models."""
+    if not getattr(config, "use_bidirectional_attention", False):
+        return None
+    import torch
+
+    length = attention_mask.shape[1]
+    positions = torch.arange(length, device=attention_mask.device)
+    distance = (positions[:, None] - positions[None, :]).abs()
+    itself = distance == 0
+    real = attention_mask.bool()[:, None, None, :]
+    masks = {"full_attention": real | itself}
+    if getattr(config, "sliding_window", None):
+        masks["sliding_attention"] = (
+            real & (distance < config.sliding_window)
+        ) | itself
+    return masks
 
 
 class _OpenVinoModel:
@@ -283,32 +407,47 @@ class _OpenVinoModel:
         pooling = (
             getattr(modules[1], "pooling_mode", None) if len(modules) > 1 else None
         )
-        extra = [type(module).__name__ for module in modules[2:]]
+        extra = modules[2:]
+        if extra and type(extra[-1]).__name__ == "Normalize":
+            extra = extra[:-1]
         if (
             type(modules[0]).__name__ != "Transformer"
             or pooling not in ("mean", "cls")
-            or any(name != "Normalize" for name in extra)
+            or any(type(module).__name__ != "Dense" for module in extra)
         ):
             raise EmbeddingError(
-                "only a transformer with mean or CLS pooling can run on OpenVINO"
+                "only a transformer with mean or CLS pooling, then Dense layers, "
+                "can run on OpenVINO"
             )
         self._tokenizer = model.tokenizer
         self._max_length = int(model.max_seq_length)
         transformer = modules[0].auto_model
+        # EmbeddingGemma's two projections after pooling (768 -> 3072 -> 768).
+        dense_layers = torch.nn.ModuleList(
+            torch.nn.Sequential(module.linear, module.activation_function)
+            for module in extra
+        )
 
         class Pooled(torch.nn.Module):
             def __init__(self) -> None:
                 super().__init__()
                 self.transformer = transformer
+                self.dense_layers = dense_layers
 
             def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+                masks = _bidirectional_masks(transformer.config, attention_mask)
                 hidden = self.transformer(
-                    input_ids=input_ids, attention_mask=attention_mask
+                    input_ids=input_ids,
+                    attention_mask=attention_mask if masks is None else masks,
                 ).last_hidden_state
                 if pooling == "cls":
-                    return hidden[:, 0]
-                mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-                return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                    pooled = hidden[:, 0]
+                else:
+                    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+                    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                for layer in self.dense_layers:
+                    pooled = layer(pooled)
+                return pooled
 
         example = self._tokenizer(
             ["a short example", "a somewhat longer example sentence for tracing"],
@@ -471,6 +610,9 @@ class RemoteEmbedder:
                 f"The embedding server returned {len(data)} vectors for {len(texts)} texts."
             )
         return _normalised([item["embedding"] for item in data])
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.encode([text])[0]
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:

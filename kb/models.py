@@ -379,6 +379,12 @@ class Chunk(models.Model):
     embedding = HalfVectorField(_("embedding"), dimensions=EMBEDDING_DIMENSIONS)
     embedding_model = models.CharField(_("embedding model"), max_length=200)
     search_vector = SearchVectorField(_("full-text vector"))
+    # A table of contents or an index (kb.text.looks_like_navigation): kept
+    # for the document viewer, ranked after content in search, never given
+    # to the LLM.
+    is_navigation = models.BooleanField(
+        _("table of contents or index"), default=False, db_default=False
+    )
 
     class Meta:
         verbose_name = _("chunk")

@@ -33,20 +33,32 @@ from typing import Any, Literal
 
 import numpy as np
 import psycopg
-from django.conf import settings
 from django.db import connection, transaction
 from django.urls import reverse
+from django.utils.translation import gettext
 from pgvector import HalfVector
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
 from accounts.models import ApiToken
-from kb.embedding import embedder_for_model, embedding_model_label
+from kb.embedding import embedder_for_model, embedding_model_label, model_reads
 from kb.models import Action, Collection
 from kb.rerank import RERANK_CANDIDATES, rerank_scores, reranker_enabled
-from kb.text import TEXT_SEARCH_CONFIG, cjk_ratio, segment
+from kb.text import TEXT_SEARCH_CONFIG, segment
 
 RRF_K = 60
+# Fusion weighs the lexical list against the dense one per query (the
+# ``lexical_trust`` part of the statement): exp(BIAS + COVERAGE x the best
+# lexical passage's share of the query's word weight + COVERAGE_GAP x how far
+# it stands above the next nine - SIMILARITY x the best dense passage's
+# cosine). Fitted on some shared sets and checked on the others
+# (docs/benchmarks.md): a fixed weight lost to its better half by 0.08 on
+# COVID-QA, where the English model's dense list is weak, and drowned the
+# multilingual model's cross-language list.
+LEXICAL_TRUST_BIAS = 0.0
+LEXICAL_TRUST_COVERAGE = 4.0
+LEXICAL_TRUST_COVERAGE_GAP = 4.0
+LEXICAL_TRUST_SIMILARITY = 4.0
 CANDIDATES = 100
 # The HNSW search list. Measured at a million chunks (bench/search_scale.py
 # --ef, and one query set side by side): with every chunk permitted, recall@10
@@ -146,6 +158,21 @@ class SearchResult:
     # The model that embedded the query; the dense half only compared it
     # with chunks that model embedded.
     embedding_model: str | None = None
+    # False when the index's embedding model does not read the query's
+    # language: the results then come from word matches alone.
+    language_covered: bool = True
+
+    @property
+    def notice(self) -> str:
+        """What the user should know about how these results were found."""
+        if self.language_covered:
+            return ""
+        return gettext(
+            "The search model of this installation does not read this "
+            "language, so these results match your words only; documents in "
+            "other languages cannot be found. An administrator can switch to "
+            "the multilingual model (EMBEDDING_MODEL=google/embeddinggemma-300m)."
+        )
 
 
 def chunk_url(document_id: int, chunk_id: int, page: int | None = None) -> str:
@@ -155,12 +182,10 @@ def chunk_url(document_id: int, chunk_id: int, page: int | None = None) -> str:
     return f"{url}?chunk={chunk_id}{page_part}#chunk-{chunk_id}"
 
 
-def dense_weight(query: str) -> float:
-    """How much the vector list counts: zero when the model does not read the
+def dense_weight(query: str, model: str) -> float:
+    """How much the vector list counts: zero when ``model`` does not read the
     query's language."""
-    if settings.EMBEDDING_LANGUAGES == "multilingual":
-        return 1.0
-    return 0.0 if cjk_ratio(query) > 0.3 else 1.0
+    return 1.0 if model_reads(model, query) else 0.0
 
 
 def highlight(text: str, terms: tuple[str, ...]) -> str:
@@ -207,32 +232,41 @@ def _highlight_words(terms: tuple[str, ...]) -> tuple[str, ...]:
     return tuple({term.lower() for term in terms if len(term) > 1})
 
 
-def _filters_sql(filters: SearchFilters) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
+def _documents_sql(filters: SearchFilters) -> tuple[str, list[Any]]:
+    """The document, type and date filters as conditions on ``kb_document d``
+    (empty when there are none). The collection filter narrows the permitted
+    collections themselves (``_scope_sql``)."""
+    conditions: list[str] = []
     params: list[Any] = []
-    if filters.collection_ids:
-        clauses.append("c.collection_id = ANY(%s::bigint[])")
-        params.append(list(filters.collection_ids))
     if filters.document_ids:
-        clauses.append("c.document_id = ANY(%s::bigint[])")
+        conditions.append("d.id = ANY(%s::bigint[])")
         params.append(list(filters.document_ids))
-    if filters.content_types or filters.uploaded_after or filters.uploaded_before:
-        sub, sub_params = [], []
-        if filters.content_types:
-            sub.append("d.content_type = ANY(%s::text[])")
-            sub_params.append(list(filters.content_types))
-        if filters.uploaded_after:
-            sub.append("d.created_at >= %s")
-            sub_params.append(filters.uploaded_after)
-        if filters.uploaded_before:
-            sub.append("d.created_at < %s")
-            sub_params.append(filters.uploaded_before)
-        conditions = " AND ".join(sub)  # fixed clauses; values are parameters
-        clauses.append(
-            f"c.document_id IN (SELECT d.id FROM kb_document d WHERE {conditions})"  # noqa: S608
-        )
-        params.extend(sub_params)
-    return ("".join(f" AND {clause}" for clause in clauses), params)
+    if filters.content_types:
+        conditions.append("d.content_type = ANY(%s::text[])")
+        params.append(list(filters.content_types))
+    if filters.uploaded_after:
+        conditions.append("d.created_at >= %s")
+        params.append(filters.uploaded_after)
+    if filters.uploaded_before:
+        conditions.append("d.created_at < %s")
+        params.append(filters.uploaded_before)
+    return " AND ".join(conditions), params
+
+
+def _scope_sql(
+    permitted_sql: str, permitted_params: list[Any], filters: SearchFilters
+) -> tuple[str, list[Any]]:
+    """The collections a search ranks over: the permitted ones, narrowed to
+    those the collection filter names. Everything that depends on the size
+    of the searched set (the dense path, BM25's statistics) then depends on
+    what the user asked to search, not on what else they may read."""
+    if not filters.collection_ids:
+        return permitted_sql, permitted_params
+    narrowed = (
+        f"SELECT * FROM ({permitted_sql}) AS readable "  # noqa: S608 - ORM SQL
+        "WHERE readable.id = ANY(%s::bigint[])"
+    )
+    return narrowed, [*permitted_params, list(filters.collection_ids)]
 
 
 _permitted_sql_cache: dict[tuple[Any, ...], tuple[str, tuple[Any, ...]]] = {}
@@ -313,7 +347,7 @@ def _permitted_sql(user: Any, token: ApiToken | None) -> tuple[str, list[Any]]:
 # hit when nothing matched.
 SEARCH_CTES = """
 WITH permitted AS MATERIALIZED ({permitted}),
-index_row AS MATERIALIZED (
+{filtered_documents}index_row AS MATERIALIZED (
     -- One row, of NULLs before the index row exists.
     SELECT e.model_name AS model, e.dimensions
     FROM (SELECT 1) AS one LEFT JOIN kb_embeddingindex e ON e.id = 1
@@ -327,7 +361,7 @@ scope AS MATERIALIZED (
                WHEN NOT %(dense_on)s THEN 'none'
                WHEN coalesce(i.model, %(model)s) <> %(model)s
                     OR coalesce(i.dimensions, %(dimensions)s) <> %(dimensions)s THEN 'none'
-               WHEN counted.total <= %(exact_max)s THEN 'exact'
+               WHEN {path_total} <= %(exact_max)s THEN 'exact'
                ELSE 'hnsw'
            END AS dense_path
     FROM index_row i,
@@ -335,14 +369,7 @@ scope AS MATERIALIZED (
 ),
 exact AS (
     SELECT chunk.id, chunk.distance
-    FROM unnest((SELECT ids FROM scope)::bigint[]) AS permitted_collection(id)
-    CROSS JOIN LATERAL (
-        SELECT c.id, c.embedding <=> %(vector)s::halfvec AS distance
-        FROM kb_chunk c
-        WHERE c.collection_id = permitted_collection.id
-          AND c.embedding_model = %(model)s{filters}
-        OFFSET 0
-    ) chunk
+    FROM {exact_source}
     WHERE (SELECT dense_path FROM scope) = 'exact'
     ORDER BY chunk.distance
     LIMIT {candidates}
@@ -439,6 +466,20 @@ lexical_scored AS (
     ) ranked
 ),
 {lexical}
+lexical_trust AS MATERIALIZED (
+    -- The lexical list's weight beside the dense list's: higher the more of
+    -- the query's words its best passage holds and the further that passage
+    -- stands above the next ones, lower the closer the best dense passage
+    -- is to the query (LEXICAL_TRUST_*).
+    SELECT exp(%(trust_bias)s
+               + %(trust_coverage)s * coalesce(top.coverage, 0)
+               + %(trust_coverage_gap)s * coalesce(top.coverage - top.next_coverage, 0)
+               - %(trust_similarity)s * coalesce(nearest.similarity, 0)) AS weight
+    FROM (SELECT max(coverage) FILTER (WHERE rank = 1) AS coverage,
+                 avg(coverage) FILTER (WHERE rank BETWEEN 2 AND 10) AS next_coverage
+            FROM lexical) top,
+         (SELECT max(similarity) AS similarity FROM dense) nearest
+),
 fused AS (
     SELECT id, sum(weight / (%(rrf_k)s + rank)) AS score,
            min(rank) FILTER (WHERE source = 'dense') AS dense_rank,
@@ -448,7 +489,8 @@ fused AS (
         SELECT id, rank, %(dense_weight)s::float AS weight, 'dense' AS source,
                similarity, NULL::float8 AS coverage FROM dense
         UNION ALL
-        SELECT id, rank, 1.0::float, 'lexical', NULL::float8, coverage FROM lexical
+        SELECT id, rank, (SELECT weight FROM lexical_trust), 'lexical', NULL::float8,
+               coverage FROM lexical
     ) ranked
     GROUP BY id
 )
@@ -464,8 +506,39 @@ LEFT JOIN (
     JOIN kb_document d ON d.id = c.document_id
     JOIN kb_collection col ON col.id = c.collection_id
 ) ON true
-ORDER BY f.score DESC, c.id
+-- Tables of contents and indexes repeat every heading's words: after content.
+ORDER BY c.is_navigation, f.score DESC, c.id
 LIMIT %(limit)s
+"""
+# The exact scan reads the searched collections one at a time through the
+# collection index, or, under a document, type or date filter, the matching
+# documents one at a time through the chunks' (document, position) index.
+EXACT_BY_COLLECTION = """unnest((SELECT ids FROM scope)::bigint[]) AS permitted_collection(id)
+    CROSS JOIN LATERAL (
+        SELECT c.id, c.embedding <=> %(vector)s::halfvec AS distance
+        FROM kb_chunk c
+        WHERE c.collection_id = permitted_collection.id
+          AND c.embedding_model = %(model)s
+        OFFSET 0
+    ) chunk"""
+EXACT_BY_DOCUMENT = """filtered_documents doc
+    CROSS JOIN LATERAL (
+        SELECT c.id, c.embedding <=> %(vector)s::halfvec AS distance
+        FROM kb_chunk c
+        WHERE c.document_id = doc.id
+          AND c.embedding_model = %(model)s
+          AND (c.collection_id + 0) = ANY((SELECT ids FROM scope)::bigint[])
+        OFFSET 0
+    ) chunk"""
+# The documents that pass a document, type or date filter, in the searched
+# collections: the dense path is chosen by their chunks, not by all the
+# collections hold (BM25's statistics stay per collection: the word counts
+# are kept per collection).
+FILTERED_DOCUMENTS = """filtered_documents AS MATERIALIZED (
+    SELECT d.id, d.chunk_count
+    FROM kb_document d
+    WHERE d.collection_id = ANY(ARRAY(SELECT id FROM permitted)) AND {conditions}
+),
 """
 # How many of the query's distinct words are weighed.
 MAX_QUERY_TERMS = 64
@@ -623,7 +696,7 @@ class _ServerSQL:
 @lru_cache(maxsize=1024)
 def _search_sql(
     permitted_sql: str,
-    filters_sql: str,
+    documents_sql: str,
     dense_on: bool,
     candidates: int,
     part: StatementPart = "whole",
@@ -636,9 +709,21 @@ def _search_sql(
         "{lexical}", LEXICAL_GIVEN if part == "given_lexical" else LEXICAL_COMPUTED
     )
     last_select = LEXICAL_LIST if part == "lexical_list" else HITS_SELECT
+    documents = bool(documents_sql)
     sql = (ctes + last_select).format(
         permitted=_named(permitted_sql, "p"),
-        filters=_named(filters_sql, "f"),
+        filtered_documents=FILTERED_DOCUMENTS.format(
+            conditions=_named(documents_sql, "f")
+        )
+        if documents
+        else "",
+        path_total="(SELECT coalesce(sum(chunk_count), 0) FROM filtered_documents)"
+        if documents
+        else "counted.total",
+        exact_source=EXACT_BY_DOCUMENT if documents else EXACT_BY_COLLECTION,
+        filters=" AND c.document_id IN (SELECT id FROM filtered_documents)"
+        if documents
+        else "",
         config=TEXT_SEARCH_CONFIG,
         # In the text, not a parameter, so that the generic plan knows how
         # few rows each list takes (a statement per list length: a handful).
@@ -660,7 +745,7 @@ class _SearchStatement:
     params: dict[str, Any]
     # What ``sql`` was made from, to make the other statement of a search.
     permitted_sql: str
-    filters_sql: str
+    documents_sql: str
     candidates: int
 
     @classmethod
@@ -674,18 +759,24 @@ class _SearchStatement:
         candidates: int,
         part: StatementPart = "whole",
     ) -> _SearchStatement:
-        permitted_sql, permitted_params = _permitted_sql(user, token)
-        filters_sql, filter_params = _filters_sql(filters)
-        sql = _search_sql(permitted_sql, filters_sql, dense_on, candidates, part)
+        permitted_sql, permitted_params = _scope_sql(
+            *_permitted_sql(user, token), filters
+        )
+        documents_sql, filter_params = _documents_sql(filters)
+        sql = _search_sql(permitted_sql, documents_sql, dense_on, candidates, part)
         params = {f"p{index}": value for index, value in enumerate(permitted_params)}
         params.update({f"f{index}": value for index, value in enumerate(filter_params)})
-        return cls(sql, params, permitted_sql, filters_sql, candidates)
+        return cls(sql, params, permitted_sql, documents_sql, candidates)
 
     def given_lexical(self) -> _SearchStatement:
         """The second statement of a search that sent its lexical half first:
         same user, token, filters and values."""
         sql = _search_sql(
-            self.permitted_sql, self.filters_sql, True, self.candidates, "given_lexical"
+            self.permitted_sql,
+            self.documents_sql,
+            True,
+            self.candidates,
+            "given_lexical",
         )
         return replace(self, sql=sql)
 
@@ -740,13 +831,17 @@ def _tuning_values() -> dict[str, Any]:
         "max_matched": LEXICAL_MAX_MATCHED,
         "exact_max": EXACT_SCAN_MAX_CHUNKS,
         "rrf_k": RRF_K,
+        "trust_bias": LEXICAL_TRUST_BIAS,
+        "trust_coverage": LEXICAL_TRUST_COVERAGE,
+        "trust_coverage_gap": LEXICAL_TRUST_COVERAGE_GAP,
+        "trust_similarity": LEXICAL_TRUST_SIMILARITY,
     }
 
 
 def _embed_query(query: str, model_name: str) -> tuple[np.ndarray, float]:
     """The query's vector by ``model_name``, and how long it took (ms)."""
     started = time.perf_counter()
-    vector = embedder_for_model(model_name).encode([query])[0]
+    vector = embedder_for_model(model_name).encode_query(query)
     return vector, (time.perf_counter() - started) * 1000
 
 
@@ -804,8 +899,13 @@ def _search_chunks(
     # Words split as the index splits them: for the full-text query and the
     # words to highlight.
     segmented = segment(query)
+    # The index's model as this process last saw it; the statement checks it.
+    vector_is_assumed = query_vector is not None and query_model is None
+    model = query_model or _index_model_seen or embedding_model_label()
     weight = (
-        dense_weight(query) if mode == "hybrid" else (1.0 if mode == "dense" else 0.0)
+        dense_weight(query, model)
+        if mode == "hybrid"
+        else (1.0 if mode == "dense" else 0.0)
     )
     dense_on = weight > 0
     rerank = mode == "hybrid" and reranker_enabled()
@@ -814,9 +914,6 @@ def _search_chunks(
         limit = max(limit, RERANK_CANDIDATES)
     # Fusion needs a deep list from each half; a dense-only query just its page.
     candidates = max(CANDIDATES, limit) if mode == "hybrid" else limit
-    # The index's model as this process last saw it; the statement checks it.
-    vector_is_assumed = query_vector is not None and query_model is None
-    model = query_model or _index_model_seen or embedding_model_label()
     # A hybrid query still to embed, when the process has cores to spare:
     # its lexical half runs while the model embeds it, and a second
     # statement adds the dense half (the one statement cannot start before
@@ -869,10 +966,10 @@ def _search_chunks(
         embedder = checked_embedder(scope.index_model, scope.index_dimensions)
         model = scope.index_model
         if not vector_is_assumed:
-            query_vector = embedder.encode([query])[0]
+            query_vector = embedder.encode_query(query)
         scope, rows = statement.run(params, model, query_vector)
     timings["sql_ms"] = (time.perf_counter() - started) * 1000
-    if dense_on:
+    if scope.index_model is not None or dense_on:
         _index_model_seen = scope.index_model or model
     words = tuple(dict.fromkeys(_WORD.findall(segmented.lower())))
     hits = [
@@ -906,6 +1003,7 @@ def _search_chunks(
         scope.dense_path if dense_on else "lexical",
         timings,
         model if dense_on else None,
+        language_covered=mode != "hybrid" or dense_on,
     )
 
 

@@ -114,6 +114,13 @@ class SearchOutput(serializers.Serializer):
     query = serializers.CharField()
     results = SearchHitOutput(many=True)
     dense_used = serializers.BooleanField()
+    language_covered = serializers.BooleanField(
+        help_text="False when the embedding model does not read the query's "
+        "language: results then match its words only."
+    )
+    notice = serializers.CharField(
+        allow_blank=True, help_text="What to know about these results, or empty."
+    )
     timings_ms = serializers.DictField(child=serializers.FloatField())
 
 
@@ -172,6 +179,8 @@ class SearchAPIView(APIView):
             "query": data.validated_data["q"],
             "results": hits,
             "dense_used": result.dense_used,
+            "language_covered": result.language_covered,
+            "notice": result.notice,
             "timings_ms": {
                 key: round(value, 2) for key, value in result.timings_ms.items()
             },

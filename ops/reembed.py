@@ -224,19 +224,31 @@ def _switch(model_name: str, dimensions: int) -> bool:
     return True
 
 
+def index_is_empty() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT NOT EXISTS (SELECT 1 FROM kb_chunk)")
+        return bool(cursor.fetchone()[0])
+
+
 def reembed(
     *, model_name: str, restart: bool = False, progress: Progress = logger.info
 ) -> EmbeddingIndex:
     """Rebuild every chunk's vector with ``model_name`` and switch to it."""
     index = active_index()
-    if index.model_name == model_name and not index.pending_model:
-        raise ReembedError(f"The index already uses {model_name}.")
     progress(f"Loading {model_name}.")
     try:
         embedder = embedder_for_model(model_name)
     except Exception as exc:
         raise ReembedError(f"Could not load {model_name}: {exc}") from exc
     dimensions = embedder.dimensions
+    # The same name with other dimensions: a new install whose configured
+    # model is not the size of the column the first migration made.
+    if (
+        index.model_name == model_name
+        and index.dimensions == dimensions
+        and not index.pending_model
+    ):
+        raise ReembedError(f"The index already uses {model_name}.")
     if not 1 <= dimensions <= 4000:
         raise ReembedError(
             f"{model_name} makes {dimensions}-dimensional vectors; the index "

