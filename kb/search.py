@@ -2,13 +2,14 @@
 that also applies the permission filter.
 
 The permitted collections come from ``Collection.objects.for_user`` as a
-subquery inside the same statement (never filtered in Python afterwards).
-The dense half takes an exact scan when the permitted set is small (HNSW
-filters after its scan and would return too few rows) and the HNSW index with
-iterative scan otherwise. Fusion is weighted reciprocal rank fusion; the dense
-list is skipped when the query's language is one the embedding model does not
-cover (all-MiniLM-L6-v2 knows no Chinese), so fusion never drags search below
-its better half.
+subquery inside the same statement (never filtered in Python afterwards),
+narrowed to those a collection filter names. The dense half takes an exact
+scan when the searched set is small (HNSW filters after its scan and would
+return too few rows) and the HNSW index with iterative scan otherwise.
+Fusion is reciprocal rank fusion with the lexical list weighted per query by
+how far each list can be trusted; the dense list is skipped when the query's
+language is one the embedding model does not read (all-MiniLM-L6-v2 knows no
+Chinese).
 
 A hybrid search that still has to embed its query, and is the only search
 its process is running, sends its lexical half first, as a statement of its
@@ -46,19 +47,23 @@ from kb.models import Action, Collection
 from kb.rerank import RERANK_CANDIDATES, rerank_scores, reranker_enabled
 from kb.text import TEXT_SEARCH_CONFIG, segment
 
-RRF_K = 60
-# Fusion weighs the lexical list against the dense one per query (the
-# ``lexical_trust`` part of the statement): exp(BIAS + COVERAGE x the best
-# lexical passage's share of the query's word weight + COVERAGE_GAP x how far
-# it stands above the next nine - SIMILARITY x the best dense passage's
-# cosine). Fitted on some shared sets and checked on the others
-# (docs/benchmarks.md): a fixed weight lost to its better half by 0.08 on
-# COVID-QA, where the English model's dense list is weak, and drowned the
-# multilingual model's cross-language list.
+# Fusion is weighted reciprocal rank fusion. The lexical list's weight
+# beside the dense list's is set per query (the ``lexical_trust`` part of the
+# statement): exp(BIAS + COVERAGE x the best lexical passage's share of the
+# query's word weight + COVERAGE_GAP x how far it stands above the next nine
+# - SIMILARITY x the best dense passage's cosine - SIMILARITY_GAP x how far
+# that stands above the next nine). A fixed weight lost to its better half
+# by 0.08 nDCG@10 on COVID-QA, where the English model's dense list is weak,
+# and let a few shared characters drown the multilingual model's
+# cross-language list. The constants (and RRF_K: a small one lets a clear
+# first place count) were fitted on SciFact, COVID-QA and XQuAD en and
+# zh->en and checked on the other XQuAD sets (docs/benchmarks.md).
+RRF_K = 10
 LEXICAL_TRUST_BIAS = 0.0
 LEXICAL_TRUST_COVERAGE = 4.0
 LEXICAL_TRUST_COVERAGE_GAP = 4.0
 LEXICAL_TRUST_SIMILARITY = 4.0
+LEXICAL_TRUST_SIMILARITY_GAP = 4.0
 CANDIDATES = 100
 # The HNSW search list. Measured at a million chunks (bench/search_scale.py
 # --ef, and one query set side by side): with every chunk permitted, recall@10
@@ -470,15 +475,20 @@ lexical_trust AS MATERIALIZED (
     -- The lexical list's weight beside the dense list's: higher the more of
     -- the query's words its best passage holds and the further that passage
     -- stands above the next ones, lower the closer the best dense passage
-    -- is to the query (LEXICAL_TRUST_*).
+    -- is to the query and the further it stands above the next ones
+    -- (LEXICAL_TRUST_*).
     SELECT exp(%(trust_bias)s
                + %(trust_coverage)s * coalesce(top.coverage, 0)
                + %(trust_coverage_gap)s * coalesce(top.coverage - top.next_coverage, 0)
-               - %(trust_similarity)s * coalesce(nearest.similarity, 0)) AS weight
+               - %(trust_similarity)s * coalesce(nearest.similarity, 0)
+               - %(trust_similarity_gap)s
+                 * coalesce(nearest.similarity - nearest.next_similarity, 0)) AS weight
     FROM (SELECT max(coverage) FILTER (WHERE rank = 1) AS coverage,
                  avg(coverage) FILTER (WHERE rank BETWEEN 2 AND 10) AS next_coverage
             FROM lexical) top,
-         (SELECT max(similarity) AS similarity FROM dense) nearest
+         (SELECT max(similarity) FILTER (WHERE rank = 1) AS similarity,
+                 avg(similarity) FILTER (WHERE rank BETWEEN 2 AND 10) AS next_similarity
+            FROM dense) nearest
 ),
 fused AS (
     SELECT id, sum(weight / (%(rrf_k)s + rank)) AS score,
@@ -835,6 +845,7 @@ def _tuning_values() -> dict[str, Any]:
         "trust_coverage": LEXICAL_TRUST_COVERAGE,
         "trust_coverage_gap": LEXICAL_TRUST_COVERAGE_GAP,
         "trust_similarity": LEXICAL_TRUST_SIMILARITY,
+        "trust_similarity_gap": LEXICAL_TRUST_SIMILARITY_GAP,
     }
 
 
