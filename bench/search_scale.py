@@ -17,7 +17,9 @@ an unfiltered HNSW query (plain SQL, pgvector defaults) timed query by query
 with them, in a random order each time, and the same query at the product's
 ef_search (the list the filtered searches use to reach recall 0.95). Every
 table and index page is read once first, as in a server that has been
-answering for a while.
+answering for a while. Each selectivity is also asked as a collection filter
+by the user who may read everything: the filtered set is the search's scope,
+so recall and a full page must hold as they do for permissions.
 
 Then it times whole hybrid searches (the product's default: the lexical
 half with SciFact's questions as text, fused with the dense half) at each
@@ -197,7 +199,7 @@ def main() -> None:
         from accounts.models import User
         from kb.index import active_model_name
         from kb.models import Document, Role
-        from kb.search import EXACT_SCAN_MAX_CHUNKS, search_chunks
+        from kb.search import EXACT_SCAN_MAX_CHUNKS, SearchFilters, search_chunks
         from kb.services import collection_create, grant_set
         from kb.text import TEXT_SEARCH_CONFIG, segment
 
@@ -455,6 +457,20 @@ def main() -> None:
             )
             return [hit.chunk_id for hit in result.hits], result.path
 
+        def by_filter(selectivity: float, query: np.ndarray) -> tuple[list[int], str]:
+            """The user who may read everything, filtered to the collections
+            the user permitted ``selectivity`` may read: the same chunks."""
+            first = collections[: permitted_collections(selectivity)]
+            result = search_chunks(
+                user=users[1.0],
+                query="synthetic",
+                mode="dense",
+                limit=K,
+                query_vector=query,
+                filters=SearchFilters(collection_ids=tuple(c.pk for c in first)),
+            )
+            return [hit.chunk_id for hit in result.hits], result.path
+
         # Warm the caches first (index and table pages) with other queries
         # through every path: the filtered scans read heap pages the
         # unfiltered one never does, and the first to read them from disk
@@ -463,6 +479,7 @@ def main() -> None:
             unfiltered(query)
             for selectivity in SELECTIVITIES:
                 filtered(selectivity, query)
+                by_filter(selectivity, query)
 
         for pass_number, ef in enumerate(ef_values):
             search_module.HNSW_EF_SEARCH = ef
@@ -477,10 +494,25 @@ def main() -> None:
                 lambda q: (unfiltered(q, search_module.HNSW_EF_SEARCH), "hnsw"),
                 truth_all,
             )
-            series = [baseline, same_list] + [
-                Series(functools.partial(filtered, s), truths_by_selectivity[s])
+            # Each selectivity as permissions, then as a collection filter
+            # by a user who may read everything (recall and rows must hold).
+            labelled = [
+                (
+                    "permitted",
+                    s,
+                    Series(functools.partial(filtered, s), truths_by_selectivity[s]),
+                )
                 for s in measured
+            ] + [
+                (
+                    "filtered to",
+                    s,
+                    Series(functools.partial(by_filter, s), truths_by_selectivity[s]),
+                )
+                for s in measured
+                if s < 1.0
             ]
+            series = [baseline, same_list] + [one for _kind, _s, one in labelled]
             # Query by query, the unfiltered baseline and every selectivity
             # take turns, in a new random order each time: this machine's
             # speed drifts within minutes, and a baseline timed minutes apart
@@ -506,7 +538,7 @@ def main() -> None:
                 f"p50={percentile(same_list.latencies, 0.5):.1f}ms "
                 f"p95={same_list_p95:.1f}ms"
             )
-            for selectivity, one in zip(measured, series[2:], strict=True):
+            for kind, selectivity, one in labelled:
                 permitted = permitted_collections(selectivity)
                 p95 = percentile(one.latencies, 0.95)
                 low, high = p95_ratio_interval(one.latencies, baseline.latencies, rng)
@@ -514,7 +546,7 @@ def main() -> None:
                     one.latencies, same_list.latencies, rng
                 )
                 print(
-                    f"ef_search={ef} permitted {selectivity:.1%} ({permitted} collections, "
+                    f"ef_search={ef} {kind} {selectivity:.1%} ({permitted} collections, "
                     f"{permitted_chunks(selectivity, sizes):,} chunks) "
                     f"path={'/'.join(sorted(one.paths))} "
                     f"recall@10={statistics.mean(one.recalls):.3f} "
