@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 
 from kb.embedding import (
-    OPENVINO_QUERY_TOKEN_BUCKETS,
     EmbeddingError,
     LocalEmbedder,
     RemoteEmbedder,
     _load_embedder,
     get_embedder,
 )
+from kb.openvino_backend import OPENVINO_QUERY_TOKEN_BUCKETS
 
 # Texts outside the calibration set, of very different lengths.
 HELD_OUT = [
