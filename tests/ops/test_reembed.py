@@ -172,3 +172,39 @@ def test_model_change_while_queries_run(ingest_world: World, tmp_path: Path) -> 
     assert embedding_storage() == "p"
     _assert_search_indexes()
     _assert_one_model(search_chunks(user=world.bob, query=QUERY, mode="dense"))
+
+
+def test_a_new_install_takes_the_configured_model_at_start_up(
+    ingest_world: World, tmp_path: Path
+) -> None:
+    """What the launcher runs before the first upload: an empty index takes
+    EMBEDDING_MODEL (another size included); once it holds chunks, the
+    command only says how to switch."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    english = active_model_name()
+    other = _second_model(tmp_path / "minilm-256")
+    # A new install: the personas' welcome document is not there yet.
+    wait_final([ingest_world.document_a.pk], 120)
+    Document.objects.all().delete()
+    assert not Chunk.objects.exists()
+    try:
+        call_command("reembed", "--model", other, "--only-if-empty", stdout=StringIO())
+        index = active_index()
+        assert (index.model_name, index.dimensions) == (other, 256)
+        assert _dimensions() in (set(), {256})
+        # Started again with the same setting: nothing to do.
+        call_command("reembed", "--model", other, "--only-if-empty", stdout=StringIO())
+        document = upload_bytes(
+            ingest_world, ingest_world.collection_a, "a.txt", TEXTS[0].encode()
+        ).document
+        assert wait_final([document.pk], 120)[document.pk].status == "ready"
+        out = StringIO()
+        call_command("reembed", "--model", english, "--only-if-empty", stdout=out)
+        assert "run `manage.py reembed --model" in out.getvalue()
+        assert active_index().model_name == other and _dimensions() == {256}
+    finally:
+        reembed(model_name=english)
+    assert active_index().dimensions == 384

@@ -37,24 +37,24 @@ class Command(BaseCommand):
         )
 
     def _switch_empty_index(self, model_name: str) -> bool:
-        """Whether to go on with the switch: the index is empty and not
-        already of this model and size."""
+        """Whether to go on with the switch: the index holds no chunk and is
+        not already of this model and size (the model is loaded only then)."""
         index = active_index()
-        if index.model_name == model_name and index.dimensions == (
-            embedder_for_model(model_name).dimensions
-        ):
-            return False
         if not index_is_empty():
-            self.stdout.write(
-                self.style.WARNING(
-                    f"EMBEDDING_MODEL is {model_name} but the index holds chunks of "
-                    f"{index.model_name}. Search keeps using {index.model_name}; run "
-                    f"`manage.py reembed --model {model_name}` to switch (search "
-                    "keeps working meanwhile)."
+            if index.model_name != model_name:
+                self.stdout.write(
+                    self.style.WARNING(
+                        f"EMBEDDING_MODEL is {model_name} but the index holds chunks "
+                        f"of {index.model_name}. Search keeps using "
+                        f"{index.model_name}; run `manage.py reembed --model "
+                        f"{model_name}` to switch (search keeps working meanwhile)."
+                    )
                 )
-            )
             return False
-        return True
+        return not (
+            index.model_name == model_name
+            and index.dimensions == embedder_for_model(model_name).dimensions
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["only_if_empty"] and not self._switch_empty_index(options["model"]):
