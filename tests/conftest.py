@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -25,8 +26,10 @@ from config.heartbeat import live_worker_names
 from config.launcher import DEFAULT_LLM_ALIAS, ManagedProcess
 from inference.models import Conversation, Message
 from ingest.services import ACTIVE_STATUSES, document_upload
-from kb.models import Collection, CollectionGrant, Document, Role
+from kb.models import Collection, CollectionGrant, Document, EmbeddingIndex, Role
+from kb.search import SearchResult
 from kb.services import collection_create, grant_set
+from ops.reembed import reembed
 from tests.harness import embedded_services
 
 FLUSH_ATTEMPTS = 3
@@ -67,6 +70,45 @@ def embedding_storage() -> str:
             " AND attname = 'embedding' AND NOT attisdropped"
         )
         return cursor.fetchone()[0]
+
+
+@dataclass
+class SwitchWhileSearching:
+    """A model switch and every search made while it ran."""
+
+    index: EmbeddingIndex
+    results: list[SearchResult]
+    errors: list[BaseException]
+
+
+def reembed_while_searching(
+    model_name: str, search: Callable[[], SearchResult], timeout: float = 120
+) -> SwitchWhileSearching:
+    """``reembed`` to ``model_name`` while another thread runs ``search``
+    without pause, from before the switch starts until after it ends."""
+    results: list[SearchResult] = []
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def search_continuously() -> None:
+        try:
+            while not stop.is_set():
+                results.append(search())
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=search_continuously)
+    thread.start()
+    try:
+        time.sleep(0.5)
+        index = reembed(model_name=model_name)
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        thread.join(timeout=timeout)
+    return SwitchWhileSearching(index, results, errors)
 
 
 def _test_database_url() -> str:

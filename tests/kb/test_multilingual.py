@@ -7,18 +7,14 @@ API."""
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
-from django.db import connection
 from django.test import Client
 
 from kb.index import active_index, active_model_name
 from kb.models import Chunk
-from kb.search import SearchResult, search_chunks
+from kb.search import search_chunks
 from ops.reembed import reembed
-from tests.conftest import World
+from tests.conftest import World, reembed_while_searching
 from tests.ingest.conftest import upload_bytes, wait_final
 
 pytestmark = pytest.mark.slow
@@ -72,28 +68,10 @@ def test_search_across_chinese_and_english(ingest_world: World) -> None:
     assert "glaciers.txt" not in _titles(body)
 
     # The switch, with searches running all along.
-    results: list[SearchResult] = []
-    errors: list[BaseException] = []
-    stop = threading.Event()
-
-    def search_continuously() -> None:
-        try:
-            while not stop.is_set():
-                results.append(search_chunks(user=world.bob, query=ENGLISH_QUESTION))
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=search_continuously)
-    thread.start()
-    try:
-        time.sleep(0.5)
-        index = reembed(model_name=MULTILINGUAL)
-        time.sleep(1.0)
-    finally:
-        stop.set()
-        thread.join(timeout=120)
+    switch = reembed_while_searching(
+        MULTILINGUAL, lambda: search_chunks(user=world.bob, query=ENGLISH_QUESTION)
+    )
+    index, results, errors = switch.index, switch.results, switch.errors
     try:
         assert not errors, errors
         assert index.model_name == MULTILINGUAL and index.dimensions == 768

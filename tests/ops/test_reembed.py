@@ -4,8 +4,6 @@ uploads use the new model, and the change can be undone the same way."""
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +15,7 @@ from kb.index import active_index, active_model_name
 from kb.models import Chunk, Document
 from kb.search import SearchResult, search_chunks
 from ops.reembed import ReembedError, reembed
-from tests.conftest import World, embedding_storage
+from tests.conftest import World, embedding_storage, reembed_while_searching
 from tests.ingest.conftest import upload_bytes, wait_final
 
 pytestmark = pytest.mark.slow
@@ -115,28 +113,12 @@ def test_model_change_while_queries_run(ingest_world: World, tmp_path: Path) -> 
     with pytest.raises(ReembedError, match="already uses"):
         reembed(model_name=old_model)
 
-    results: list[SearchResult] = []
-    errors: list[BaseException] = []
-    stop = threading.Event()
-
-    def ask_continuously() -> None:
-        try:
-            while not stop.is_set():
-                results.append(search_chunks(user=world.bob, query=QUERY, mode="dense"))
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=ask_continuously)
-    thread.start()
-    try:
-        time.sleep(0.5)
-        index = reembed(model_name=new_model)
-        time.sleep(1.0)
-    finally:
-        stop.set()
-        thread.join(timeout=60)
+    switch = reembed_while_searching(
+        new_model,
+        lambda: search_chunks(user=world.bob, query=QUERY, mode="dense"),
+        timeout=60,
+    )
+    index, results, errors = switch.index, switch.results, switch.errors
     assert not errors, errors
     assert index.model_name == new_model and index.dimensions == 256
     assert not index.pending_model
