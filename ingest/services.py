@@ -29,7 +29,13 @@ import numpy as np
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    transaction,
+)
 from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
@@ -52,6 +58,7 @@ from kb.models import Collection, Document
 from kb.services import collection_touch
 from kb.storage import (
     delete_stored_files_on_commit,
+    discard_stored_file,
     plaintext_path,
     store_original,
 )
@@ -150,6 +157,49 @@ def document_upload(
             detected = detect(temp_path, filename)
         except RejectedFile as exc:
             return UploadOutcome(filename, rejected_reason=str(exc))
+        try:
+            document = _record_upload(
+                collection=collection,
+                temp_path=temp_path,
+                filename=filename,
+                sha256=sha256,
+                size=size,
+                mime=detected.mime,
+                uploader=uploader,
+                replace=replace,
+                request=request,
+            )
+        except IntegrityError:
+            # Another request stored the same content between our check and
+            # our insert: the same outcome as a sequential duplicate.
+            duplicate = Document.objects.filter(
+                collection=collection, sha256=sha256
+            ).first()
+            if duplicate is None:
+                raise
+            return UploadOutcome(filename, duplicate_of=duplicate)
+        return UploadOutcome(filename, document=document)
+    finally:
+        temp_path.unlink(missing_ok=True)
+
+
+def _record_upload(
+    *,
+    collection: Collection,
+    temp_path: Path,
+    filename: str,
+    sha256: str,
+    size: int,
+    mime: str,
+    uploader: User,
+    replace: Document | None,
+    request: HttpRequest | None,
+) -> Document:
+    """Save the row, then move the file into storage, in one transaction. The
+    row goes first so a losing race stores nothing; a file moved before a
+    failed commit is removed again, so no original is left without a row."""
+    storage_name = ""
+    try:
         with transaction.atomic():
             if replace is None:
                 document = Document(
@@ -170,11 +220,12 @@ def document_upload(
                 document.failure_reason = ""
             document.sha256 = sha256
             document.size_bytes = size
-            document.content_type = detected.mime
+            document.content_type = mime
             document.status = Document.Status.QUEUED
             document.progress = 0
-            _move_into_storage(temp_path, document.storage_name)
             document.save()
+            storage_name = document.storage_name
+            _move_into_storage(temp_path, storage_name)
             audit_record(
                 action=AuditEvent.Action.DOCUMENT_UPLOADED,
                 actor=uploader,
@@ -187,9 +238,11 @@ def document_upload(
                 },
             )
             _enqueue_on_commit(document.pk)
-        return UploadOutcome(filename, document=document)
-    finally:
-        temp_path.unlink(missing_ok=True)
+    except BaseException:
+        if storage_name:
+            discard_stored_file(storage_name)
+        raise
+    return document
 
 
 def _enqueue_on_commit(document_id: int) -> None:

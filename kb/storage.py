@@ -86,17 +86,21 @@ def plaintext_path(storage_name: str) -> Iterator[Path]:
         Path(name).unlink(missing_ok=True)
 
 
+def discard_stored_file(storage_name: str) -> None:
+    """Remove one stored original now; a file that cannot be removed is
+    logged, and the consistency check lists it as an orphan."""
+    try:
+        default_storage.delete(storage_path(storage_name))
+    except OSError as exc:
+        logger.warning("Could not delete stored original %s: %s", storage_name, exc)
+
+
 def delete_stored_files_on_commit(storage_names: Iterable[str]) -> None:
     names = list(storage_names)
 
     def remove() -> None:
         for name in names:
-            try:
-                default_storage.delete(storage_path(name))
-            except OSError as exc:
-                # The consistency check lists orphans; a stuck file must not
-                # undo a committed delete.
-                logger.warning("Could not delete stored original %s: %s", name, exc)
+            discard_stored_file(name)
 
     if names:
         transaction.on_commit(remove)
