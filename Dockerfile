@@ -10,6 +10,7 @@ RUN pip install --no-cache-dir --upgrade pip wheel \
  && pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY core ./core
 COPY config ./config
 COPY accounts ./accounts
 COPY kb ./kb

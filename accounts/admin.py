@@ -4,10 +4,13 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from accounts.current import signed_in_user
 from accounts.models import ApiToken, AuditEvent, User
+from accounts.services import token_revoke
 
 
 @admin.register(User)
@@ -44,12 +47,21 @@ class ApiTokenAdmin(admin.ModelAdmin):
         ("revoked_at", admin.EmptyFieldListFilter),
     )
     search_fields = ("name", "prefix", "user__username")
-    readonly_fields = ("prefix", "user", "created_at", "last_used_at")
+    # Revocation is final and audited: only the action below sets it, and
+    # nothing clears it.
+    readonly_fields = ("prefix", "user", "created_at", "last_used_at", "revoked_at")
     exclude = ("digest",)
+    actions = ("revoke",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Tokens are issued where their plaintext can be shown once: the portal or API.
         return False
+
+    @admin.action(description=_("Revoke the selected tokens (final)"))
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        actor = signed_in_user(request)
+        for token in queryset.filter(revoked_at__isnull=True):
+            token_revoke(token=token, actor=actor, request=request)
 
 
 @admin.register(AuditEvent)

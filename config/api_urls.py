@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import SimpleRouter
 
 from accounts.api import TokenViewSet
-from config.api_errors import api_not_found
+from core.api_errors import api_not_found
 from inference.api import (
     AnswerCacheAPIView,
     AskAPIView,

@@ -192,9 +192,8 @@ class FeedbackInput(serializers.Serializer):
 
 
 class FeedbackAPIView(APIView):
-    """Thumbs up or down, with an optional comment, on one of your answers."""
-
-    read_only_token_allowed = True
+    """Thumbs up or down, with an optional comment, on one of your answers.
+    A read-only token may not: feedback is stored and read by the admins."""
 
     @extend_schema(
         request=FeedbackInput,
@@ -212,12 +211,15 @@ class FeedbackAPIView(APIView):
         message = answer_for_user(request.user, pk, request_token(request))
         data = FeedbackInput(data=request.data)
         data.is_valid(raise_exception=True)
-        feedback = services.feedback_set(
-            message=message,
-            user=signed_in_user(request),
-            helpful=data.validated_data["helpful"],
-            comment=data.validated_data.get("comment", ""),
-        )
+        try:
+            feedback = services.feedback_set(
+                message=message,
+                user=signed_in_user(request),
+                helpful=data.validated_data["helpful"],
+                comment=data.validated_data.get("comment", ""),
+            )
+        except services.AskError as exc:
+            raise ValidationError({"comment": [str(exc)]}) from exc
         return Response({"helpful": feedback.helpful, "comment": feedback.comment})
 
 
@@ -262,9 +264,8 @@ class SummaryOutput(serializers.ModelSerializer):
 
 
 class DocumentSummaryAPIView(APIView):
-    """A document's summary: GET reads it, POST (re)writes it in the background."""
-
-    read_only_token_allowed = True
+    """A document's summary: GET reads it, POST (re)writes it in the background
+    (not with a read-only token: a rewrite replaces the stored summary)."""
 
     @extend_schema(responses=SummaryOutput)
     def get(self, request: Request, pk: int) -> Response:

@@ -23,8 +23,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.current import request_token, signed_in_user
-from config.api_errors import openai_error_body
 from config.throttling import ApiRateThrottle, AskRateThrottle
+from core.api_errors import openai_error_body
+from core.inputs import parse_id
 from inference import services
 from inference.api import event_stream_response
 from kb.models import Action, Collection
@@ -50,10 +51,10 @@ def _model_collections(request: Request, model: str) -> tuple[int, ...] | None:
         return ()
     ids: list[int] = []
     for part in model.split("+"):
-        number = part.removeprefix(PREFIX)
-        if not part.startswith(PREFIX) or not number.isdigit():
+        number = parse_id(part.removeprefix(PREFIX))
+        if not part.startswith(PREFIX) or number is None:
             return None
-        ids.append(int(number))
+        ids.append(number)
     if _readable(request).filter(pk__in=ids).count() != len(set(ids)):
         return None
     return tuple(ids)

@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from config.api_errors import api_not_found
+from core.api_errors import api_not_found
 from inference.openai_api import ChatCompletionsView, ModelsView
 
 app_name = "openai"

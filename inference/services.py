@@ -24,9 +24,11 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.models import ApiToken, User
 from config.metrics import observe_answer
+from core.inputs import has_nul
 from inference import prompts
 from inference.cache import AnswerCache, CachedAnswer, scope_key
 from inference.citations import citations_for, is_ungrounded
@@ -65,6 +67,11 @@ PROMPT_OVERHEAD_TOKENS = 200
 
 class AskError(Exception):
     """Bad input; the message is for the user."""
+
+
+NUL_REFUSED = gettext_lazy(
+    "The text contains a NUL character, which no question or field may hold."
+)
 
 
 def _is_relevant(hit: SearchHit, *, lexical_only: bool) -> bool:
@@ -110,7 +117,9 @@ def conversation_start(
 def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
     title = title.strip()
     if not title:
-        raise AskError("A conversation needs a title.")
+        raise AskError(_("A conversation needs a title."))
+    if has_nul(title):
+        raise AskError(str(NUL_REFUSED))
     conversation.title = title[:200]
     conversation.save(update_fields=["title", "updated_at"])
     return conversation
@@ -127,8 +136,10 @@ def feedback_set(
         message.role != Message.Role.ASSISTANT
         or message.conversation.user_id != user.pk
     ):
-        raise AskError("Feedback can only be given on your own answers.")
-    feedback, _ = Feedback.objects.update_or_create(
+        raise AskError(_("Feedback can only be given on your own answers."))
+    if has_nul(comment):
+        raise AskError(str(NUL_REFUSED))
+    feedback, _created = Feedback.objects.update_or_create(
         message=message,
         user=user,
         defaults={"helpful": helpful, "comment": comment.strip()[:2000]},
@@ -222,11 +233,14 @@ def ask(
     Bad input raises AskError here, before any event (and any HTTP status) is sent."""
     question = (question or "").strip()
     if not question:
-        raise AskError("Ask a question first.")
+        raise AskError(_("Ask a question first."))
     if len(question) > QUESTION_MAX_CHARS:
         raise AskError(
-            f"A question can be at most {QUESTION_MAX_CHARS} characters long."
+            _("A question can be at most %(limit)d characters long.")
+            % {"limit": QUESTION_MAX_CHARS}
         )
+    if has_nul(question, *(text for _role, text in history or [])):
+        raise AskError(str(NUL_REFUSED))
     return _answer_events(
         user=user,
         question=question,

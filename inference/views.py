@@ -5,13 +5,14 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.current import signed_in_user
+from core.inputs import parse_id, parse_ids
 from inference import services
 from inference.api import event_stream_response, sse
 from inference.cache import AnswerCache, hit_rate
@@ -50,13 +51,12 @@ def ask_page(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 def ask_stream(request: HttpRequest) -> HttpResponseBase:
     """The answer as server-sent events, read by static/js/ask.js."""
     conversation = None
-    if request.POST.get("conversation", "").isdigit():
-        conversation = conversation_for_user(
-            request.user, int(request.POST["conversation"])
-        )
-    collection_ids = tuple(
-        int(value) for value in request.POST.getlist("collection") if value.isdigit()
-    )
+    if request.POST.get("conversation"):
+        conversation_id = parse_id(request.POST["conversation"])
+        if conversation_id is None:
+            raise Http404
+        conversation = conversation_for_user(request.user, conversation_id)
+    collection_ids = parse_ids(request.POST.getlist("collection"))
     try:
         events = services.ask(
             user=signed_in_user(request),
@@ -95,12 +95,15 @@ def conversation_delete(request: HttpRequest, pk: int) -> HttpResponse:
 def feedback(request: HttpRequest, pk: int) -> HttpResponse:
     message = answer_for_user(request.user, pk)
     helpful = request.POST.get("helpful") == "1"
-    services.feedback_set(
-        message=message,
-        user=signed_in_user(request),
-        helpful=helpful,
-        comment=request.POST.get("comment", ""),
-    )
+    try:
+        services.feedback_set(
+            message=message,
+            user=signed_in_user(request),
+            helpful=helpful,
+            comment=request.POST.get("comment", ""),
+        )
+    except services.AskError as exc:
+        return HttpResponseBadRequest(str(exc))
     return render(
         request, "inference/_feedback.html", {"message": message, "given": helpful}
     )

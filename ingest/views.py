@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.current import signed_in_user
 from accounts.models import AuditEvent
 from accounts.services import audit_record
+from core.inputs import parse_id, safe_next
 from ingest import services
 from ingest.files import open_original
 from kb import selectors
@@ -93,7 +94,7 @@ def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "pages": selectors.document_pages(document=document)
         if document.status == Document.Status.READY
         else [],
-        "highlight": int(highlight) if highlight.isdigit() else None,
+        "highlight": parse_id(highlight),
         "may_edit": role in {Role.EDITOR, Role.MANAGER},
     }
     template = (
@@ -180,7 +181,9 @@ def document_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
             "ingest/_document_table.html",
             _table_context(request, document.collection),
         )
-    return redirect(request.POST.get("next") or document.get_absolute_url())
+    return redirect(
+        safe_next(request, request.POST.get("next"), document.get_absolute_url())
+    )
 
 
 @login_required

@@ -91,7 +91,9 @@ class Collection(models.Model):
     cached answers built on an older version are never served.
     """
 
-    name = models.CharField(_("name"), max_length=200, unique=True)
+    # Unique only among the collections one person may see (kb.services): a
+    # global rule would tell anyone that a hidden collection's name exists.
+    name = models.CharField(_("name"), max_length=200, db_index=True)
     description = models.TextField(_("description"), blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

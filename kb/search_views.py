@@ -8,7 +8,6 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
-from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -18,44 +17,37 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.current import request_token
+from core.inputs import InputError, has_nul, parse_day, parse_ids
 from kb.models import Action, Collection
 from kb.search import SearchFilters, search_chunks
 
 MAX_LIMIT = 50
 
 
-# Row ids are positive bigints: no row has id 0.
-NO_SUCH_ID = 0
-BIGINT_MAX = 2**63 - 1
-
-
-def _ints(values: list[str]) -> tuple[int, ...]:
-    """The ids asked for. A value that cannot be an id becomes one no row has,
-    so that the filter matches nothing instead of being dropped (which would
-    widen the search to everything the user may read)."""
-    return tuple(
-        int(value) if value.isdigit() and int(value) <= BIGINT_MAX else NO_SUCH_ID
-        for value in values
-        if value
-    )
-
-
 class FilterError(ValueError):
     """A filter value that cannot be asked of the database."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _day(params: Any, field: str) -> dt.date | None:
+    try:
+        return parse_day(params.get(field, ""), field=field)
+    except InputError as error:
+        raise FilterError(field, str(error)) from error
 
 
 def _filters(params: Any) -> SearchFilters:
     content_types = tuple(value for value in params.getlist("type") if value)
-    if any("\x00" in value for value in content_types):
-        # PostgreSQL text cannot hold NUL; no stored type has one either.
-        raise FilterError(_("A type filter may not contain NUL characters."))
-    after = parse_date(params.get("after", "") or "") if params.get("after") else None
-    before = (
-        parse_date(params.get("before", "") or "") if params.get("before") else None
-    )
+    if has_nul(*content_types):
+        raise FilterError("type", _("A type filter may not contain NUL characters."))
+    after = _day(params, "after")
+    before = _day(params, "before")
     return SearchFilters(
-        collection_ids=_ints(params.getlist("collection")),
-        document_ids=_ints(params.getlist("document")),
+        collection_ids=parse_ids(params.getlist("collection")),
+        document_ids=parse_ids(params.getlist("document")),
         content_types=content_types,
         uploaded_after=dt.datetime.combine(after, dt.time.min, tzinfo=dt.UTC)
         if after
@@ -151,7 +143,7 @@ class SearchAPIView(APIView):
         try:
             filters = _filters(request.query_params)
         except FilterError as error:
-            raise serializers.ValidationError({"type": [str(error)]}) from error
+            raise serializers.ValidationError({error.field: [str(error)]}) from error
         result = search_chunks(
             user=request.user,
             query=data.validated_data["q"],

@@ -15,13 +15,25 @@ from django.utils.translation import gettext as _
 
 from accounts.models import AuditEvent, User
 from accounts.services import audit_record
-from kb.models import Collection, CollectionGrant, Role
+from kb.models import Action, Collection, CollectionGrant, Role
 
 
 def user_may_create_collections(user: Any) -> bool:
     if not getattr(user, "is_authenticated", False):
         return False
     return settings.COLLECTION_CREATORS == "everyone" or bool(user.is_staff)
+
+
+def _name_taken(name: str, *, seen_by: User, other_than: int | None = None) -> bool:
+    """Whether a collection ``seen_by`` may see already has this name. Names
+    of collections hidden from them are never compared, so the answer
+    reveals nothing they may not read."""
+    visible = Collection.objects.for_user(seen_by, Action.VIEW).filter(
+        name__iexact=name
+    )
+    if other_than is not None:
+        visible = visible.exclude(pk=other_than)
+    return visible.exists()
 
 
 @transaction.atomic
@@ -38,7 +50,7 @@ def collection_create(
     name = name.strip()
     if not name:
         raise ValidationError({"name": _("A collection needs a name.")})
-    if Collection.objects.filter(name__iexact=name).exists():
+    if _name_taken(name, seen_by=creator):
         raise ValidationError(
             {
                 "name": ValidationError(
@@ -76,8 +88,7 @@ def collection_update(
         name = name.strip()
         if not name:
             raise ValidationError({"name": _("A collection needs a name.")})
-        clash = Collection.objects.filter(name__iexact=name).exclude(pk=collection.pk)
-        if clash.exists():
+        if _name_taken(name, seen_by=actor, other_than=collection.pk):
             raise ValidationError(
                 {
                     "name": ValidationError(

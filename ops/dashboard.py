@@ -69,6 +69,8 @@ def _rows(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         return list(cursor.fetchall())
 
 
+# Failed and cancelled replies are no answers: they are counted apart and
+# kept out of the answer counts and percentiles.
 ANSWERS_SQL = """
 SELECT date_bin(%(step)s, created_at, %(epoch)s) AS bucket, count(*),
        percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP
@@ -76,7 +78,23 @@ SELECT date_bin(%(step)s, created_at, %(epoch)s) AS bucket, count(*),
        count(*) FILTER (WHERE from_cache <> '')
 FROM inference_message
 WHERE role = %(assistant)s AND created_at >= %(since)s
+  AND status IN (%(complete)s, %(not_found)s)
 GROUP BY 1
+"""
+
+UNANSWERED_SQL = """
+SELECT count(*) FILTER (WHERE status = %(failed)s),
+       count(*) FILTER (WHERE status = %(cancelled)s)
+FROM inference_message
+WHERE role = %(assistant)s AND created_at >= %(since)s
+"""
+
+ANSWER_PERCENTILES_SQL = """
+SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP
+           (ORDER BY (timings_ms->>'total_ms')::float8)
+FROM inference_message
+WHERE role = %(assistant)s AND created_at >= %(since)s
+  AND status IN (%(complete)s, %(not_found)s)
 """
 
 INGESTION_SQL = """
@@ -143,7 +161,14 @@ def dashboard_data(
     data.p50, data.p95, data.p99 = [None] * size, [None] * size, [None] * size
     data.cache_hit_rate = [None] * size
     answers = cached = 0
-    for bucket, count, percentiles, hits in _rows(ANSWERS_SQL, params):
+    answer_params = {
+        **params,
+        "complete": Message.Status.COMPLETE,
+        "not_found": Message.Status.NOT_FOUND,
+        "failed": Message.Status.FAILED,
+        "cancelled": Message.Status.CANCELLED,
+    }
+    for bucket, count, percentiles, hits in _rows(ANSWERS_SQL, answer_params):
         position = where.get(bucket)
         if position is None:
             continue
@@ -167,14 +192,12 @@ def dashboard_data(
         if position is not None:
             data.helpful[position], data.unhelpful[position] = float(good), float(bad)
     good_total, bad_total = sum(data.helpful), sum(data.unhelpful)
-    overall = _rows(
-        "SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP "
-        "(ORDER BY (timings_ms->>'total_ms')::float8) FROM inference_message "
-        "WHERE role = %(assistant)s AND created_at >= %(since)s",
-        params,
-    )[0][0] or [None, None, None]
+    overall = _rows(ANSWER_PERCENTILES_SQL, answer_params)[0][0] or [None, None, None]
+    failed_answers, cancelled_answers = _rows(UNANSWERED_SQL, answer_params)[0]
     data.totals = {
         "answers": answers,
+        "failed_answers": int(failed_answers),
+        "cancelled_answers": int(cancelled_answers),
         "cache_hit_rate": 100.0 * cached / answers if answers else None,
         "p50": None if overall[0] is None else overall[0] / 1000,
         "p95": None if overall[1] is None else overall[1] / 1000,

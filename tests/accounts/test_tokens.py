@@ -132,3 +132,38 @@ def test_token_lookup_is_one_query_and_brings_its_user(
     for field in type(stored.user)._meta.concrete_fields:
         assert getattr(token.user, field.attname) == getattr(stored.user, field.attname)
     assert token_authenticate("ak_" + "x" * 40) is None
+
+
+def test_a_read_only_token_may_ask_but_not_write_feedback_or_summaries(
+    world: World,
+) -> None:
+    issued = token_create(user=world.alice, name="reader", read_only=True)
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {issued.plaintext}")
+    feedback = client.post(
+        f"/api/v1/answers/{world.answer_a.pk}/feedback/",
+        {"helpful": True},
+        content_type="application/json",
+    )
+    summary = client.post(f"/api/v1/documents/{world.document_a.pk}/summary/")
+    assert (feedback.status_code, summary.status_code) == (403, 403)
+    assert "read-only" in feedback.json()["message"]
+    assert client.get(f"/api/v1/documents/{world.document_a.pk}/").status_code == 200
+
+
+def test_revocation_in_the_admin_is_audited_and_final(world: World) -> None:
+    client = Client()
+    client.force_login(world.admin)
+    token = world.token_b
+    response = client.post(
+        "/admin/accounts/apitoken/",
+        {"action": "revoke", "_selected_action": [token.pk]},
+    )
+    assert response.status_code == 302
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    assert AuditEvent.objects.filter(
+        action=AuditEvent.Action.TOKEN_REVOKED, target_id=str(token.pk)
+    ).exists()
+    # The change form offers no way to clear it.
+    form = client.get(f"/admin/accounts/apitoken/{token.pk}/change/")
+    assert 'name="revoked_at' not in form.content.decode()

@@ -166,7 +166,7 @@ def test_api_creates_collection_and_grants(world: World) -> None:
 
 def test_duplicate_collection_name_is_a_clear_error(world: World) -> None:
     client = Client()
-    client.force_login(world.charlie)
+    client.force_login(world.alice)
     response = client.post(
         "/api/v1/collections/",
         {"name": "collection a"},
@@ -176,3 +176,28 @@ def test_duplicate_collection_name_is_a_clear_error(world: World) -> None:
     assert response.status_code == 409
     body = response.json()
     assert body["code"] == "conflict" and "already exists" in body["message"]
+
+
+def test_a_hidden_collections_name_is_not_confirmed(world: World) -> None:
+    """charlie may not see Collection A: creating or renaming to its name
+    works for him, so the answer tells him nothing about it."""
+    client = Client()
+    client.force_login(world.charlie)
+    created = client.post(
+        "/api/v1/collections/",
+        {"name": "Collection A"},
+        content_type="application/json",
+    )
+    assert created.status_code == 201
+    other = client.post(
+        "/api/v1/collections/", {"name": "Mine"}, content_type="application/json"
+    )
+    renamed = client.patch(
+        f"/api/v1/collections/{other.json()['id']}/",
+        {"name": "collection b"},
+        content_type="application/json",
+    )
+    assert renamed.status_code == 200
+    portal = client.post("/collections/", {"name": "COLLECTION A", "description": ""})
+    assert portal.status_code == 200
+    assert "already exists" in portal.content.decode()

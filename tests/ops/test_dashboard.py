@@ -55,6 +55,31 @@ def test_staff_see_charts_and_tables(world: World, client: Client) -> None:
         assert client.get(f"/operations/dashboard/?range={name}").status_code == 200
 
 
+def test_failed_and_cancelled_replies_are_not_counted_as_answers(
+    world: World, client: Client
+) -> None:
+    _answers(world)
+    for status, seconds in (
+        (Message.Status.FAILED, 90.0),
+        (Message.Status.CANCELLED, 300.0),
+        (Message.Status.NOT_FOUND, 1.0),
+    ):
+        Message.objects.create(
+            conversation=world.conversation_a,
+            role=Message.Role.ASSISTANT,
+            content="",
+            status=status,
+            timings_ms={"total_ms": seconds * 1000},
+        )
+    client.force_login(world.admin)
+    data = client.get("/operations/dashboard/").context["data"]
+    # Five complete answers and one decline; the two that failed or were
+    # cancelled are counted apart and stay out of the percentiles.
+    assert data.totals["answers"] == 6
+    assert (data.totals["failed_answers"], data.totals["cancelled_answers"]) == (1, 1)
+    assert data.totals["p99"] < 13
+
+
 def test_thresholds_are_saved_and_checked(world: World, client: Client) -> None:
     client.force_login(world.admin)
     response = client.post(

@@ -216,10 +216,15 @@ class Command(BaseCommand):
             if ref.isascii() and ref.isdigit()
             else Q(name=ref)
         )
-        found = readable.filter(match).values_list("pk", flat=True).first()
-        if found is None:
+        found = list(readable.filter(match).values_list("pk", flat=True)[:2])
+        if not found:
             raise CommandError(f"{user.username} may read no collection {ref!r}.")
-        return int(found)
+        if len(found) > 1:
+            raise CommandError(
+                f"{user.username} may read several collections named {ref!r}; "
+                "give the collection's id instead."
+            )
+        return int(found[0])
 
     def _run(self, pk: int) -> EvaluationRun:
         run = EvaluationRun.objects.filter(pk=pk).first()
