@@ -147,13 +147,37 @@ def feedback_set(
     return feedback
 
 
-def _history(conversation: Conversation, before_id: int) -> list[tuple[str, str]]:
+def _history_messages(conversation: Conversation, before_id: int) -> list[Message]:
     messages = list(
         conversation.messages.filter(pk__lt=before_id)
         .exclude(status=Message.Status.FAILED)
         .order_by("-id")[: HISTORY_TURNS * 2]
     )
-    return [(m.role, m.content) for m in reversed(messages)]
+    return messages[::-1]
+
+
+def _history(conversation: Conversation, before_id: int) -> list[tuple[str, str]]:
+    return [(m.role, m.content) for m in _history_messages(conversation, before_id)]
+
+
+def history_sources(
+    conversation: Conversation, before_id: int
+) -> list[tuple[int, int]]:
+    """(id, version) of the collections whose passages the stored history's
+    answers were drawn from: a follow-up rewritten from that history carries
+    what they said, so its cached answer is scoped by them too."""
+    chunk_ids = [
+        chunk_id
+        for message in _history_messages(conversation, before_id)
+        for chunk_id in message.passages or []
+    ]
+    if not chunk_ids:
+        return []
+    return list(
+        Collection.objects.filter(
+            pk__in=Chunk.objects.filter(pk__in=chunk_ids).values("collection_id")
+        ).values_list("pk", "version")
+    )
 
 
 def standalone_question(
@@ -271,6 +295,7 @@ def _answer_events(
     asked = Message.objects.create(
         conversation=conversation, role=Message.Role.USER, content=question
     )
+    stored_history = history is None
     if history is None:
         history = _history(conversation, asked.pk)
     language = prompts.question_language(question)
@@ -283,10 +308,12 @@ def _answer_events(
         Message.objects.filter(pk=asked.pk).update(standalone_question=standalone)
 
     index = active_index()  # read once: the cache scope and the query vector
-    scope = scope_key(
-        readable_collections(user, token, collection_ids),
-        embedding_model=index.model_name,
-    )
+    scope_collections = readable_collections(user, token, collection_ids)
+    if stored_history and standalone != question:
+        scope_collections = sorted(
+            set(scope_collections) | set(history_sources(conversation, asked.pk))
+        )
+    scope = scope_key(scope_collections, embedding_model=index.model_name)
     cache = AnswerCache() if use_cache else None
     vector = cache_vector = None
     vector_model: str | None = None

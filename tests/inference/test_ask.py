@@ -17,7 +17,7 @@ from inference import prompts
 from inference.cache import AnswerCache
 from inference.llm import LLMClient
 from inference.models import Conversation, Message
-from inference.services import ask, collect
+from inference.services import ask, collect, history_sources
 from kb.models import Role
 from kb.services import grant_revoke, grant_set
 from tests.conftest import World
@@ -116,6 +116,29 @@ def test_nobody_gets_passages_or_cached_answers_from_unreadable_collections(
             )
             assert result["from_cache"] == ""
             assert "12 million" not in result["answer"]
+
+
+def test_a_follow_ups_cached_answer_is_scoped_by_its_history_too(
+    library: World,
+) -> None:
+    """alice asks about Nightingale (collection B), then follows up over A
+    alone. The follow-up's rewritten question carries what B said, so its
+    cached answer must not serve bob, who reads A only, asking the same."""
+    first = _ask(library.alice, "What is the Nightingale acquisition budget?")
+    conversation = Conversation.objects.get(pk=first["conversation_id"])
+    assert {c for c, _version in history_sources(conversation, 10**12)} == {
+        library.collection_b.pk
+    }
+    follow_up = _ask(
+        library.alice,
+        "And what is the refund window for Zephyr headphones?",
+        conversation=conversation,
+        collection_ids=(library.collection_a.pk,),
+    )
+    standalone = follow_up["standalone_question"]
+    assert standalone != "And what is the refund window for Zephyr headphones?"
+    bobs = _ask(library.bob, standalone, collection_ids=(library.collection_a.pk,))
+    assert bobs["from_cache"] == ""
 
 
 def test_revoked_grant_retires_answers_at_once(library: World) -> None:
