@@ -45,4 +45,4 @@ ENV STATIC_ROOT=/app/staticfiles
 RUN SECRET_KEY=build-only python manage.py collectstatic --noinput
 USER archivist
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind=0.0.0.0:8000", "--worker-class=gthread", "--threads=8"]
+CMD ["uvicorn", "config.asgi:application", "--host=0.0.0.0", "--port=8000", "--workers=2", "--timeout-graceful-shutdown=10", "--no-server-header"]

@@ -5,7 +5,7 @@
 system's), the LLM server (llama.cpp with Qwen2.5-Coder-1.5B-Instruct,
 assembled and verified by ``config.model_files``), then
 migrates, creates the first admin, and starts a Celery worker, Celery beat and
-gunicorn; Ctrl-C stops every process it started. The test harness
+uvicorn; Ctrl-C stops every process it started. The test harness
 (``tests/harness.py``) starts the same services through the same
 :class:`EmbeddedServices` methods. A service whose URL is already in the
 environment (``DATABASE_URL``, ``REDIS_URL``, ``LLM_BASE_URL``) is used as it
@@ -467,15 +467,17 @@ class EmbeddedServices:
     def start_web(
         self, *, host: str, port: int, env: dict[str, str] | None = None
     ) -> ManagedProcess:
+        """uvicorn serving the ASGI application: a streaming answer waits on
+        the event loop, not in one of a fixed number of worker threads, so
+        slow answers never stall page loads (docs/benchmarks.md)."""
         argv = [
-            sys.executable, "-m", "gunicorn", "config.wsgi:application",
-            "--bind", f"{host}:{port}",
-            "--workers", "2",
-            "--worker-class", "gthread",
-            "--threads", "8",
-            "--timeout", "300",
-            "--graceful-timeout", "10",
-            "--access-logfile", "-",
+            sys.executable, "-m", "uvicorn", "config.asgi:application",
+            "--host", host,
+            "--port", str(port),
+            "--workers", os.environ.get("WEB_WORKERS", "2"),
+            "--timeout-graceful-shutdown", "10",
+            "--timeout-keep-alive", "5",
+            "--no-server-header",
         ]  # fmt: skip
         process = self._add(
             ManagedProcess(

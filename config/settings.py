@@ -335,6 +335,11 @@ ANSWER_CONTEXT_TOKENS = env_int("ANSWER_CONTEXT_TOKENS", 450, minimum=64)
 # first-token deadline is LLM_FIRST_TOKEN_TIMEOUT or three times the measured
 # time to read the prompt, whichever is longer.
 LLM_PROMPT_TOKENS_PER_SECOND = env_float("LLM_PROMPT_TOKENS_PER_SECOND", 60.0)
+# The ask queue (inference/queue.py): answers that may use the model at once
+# (the LLM server's parallel slots: 1 for the embedded llama.cpp server, more
+# for vLLM), and questions that may wait for it before new ones get a 429.
+ASK_CONCURRENCY = env_int("ASK_CONCURRENCY", 1, minimum=1)
+ASK_QUEUE_LIMIT = env_int("ASK_QUEUE_LIMIT", 64, minimum=0)
 # Semantic answer cache: cosine between question embeddings to count as the same.
 ANSWER_CACHE_SIMILARITY = env_float("ANSWER_CACHE_SIMILARITY", 0.92)
 ANSWER_CACHE_TTL_SECONDS = env_int(

@@ -9,7 +9,7 @@ from typing import Any
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, Throttled, ValidationError
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,9 +17,11 @@ from rest_framework.views import APIView
 
 from accounts.current import request_token, signed_in_user
 from config.throttling import ApiRateThrottle, AskRateThrottle
+from core.streaming import stream_for
 from inference import services
 from inference.cache import AnswerCache, hit_rate
 from inference.models import Conversation, DocumentSummary, Message
+from inference.queue import QueueFull
 from inference.selectors import answer_for_user, conversations_for_user
 from inference.summaries import summary_request
 from kb.models import Action
@@ -78,17 +80,28 @@ class AskOutput(serializers.Serializer):
 
 
 def sse(events: Iterator[dict[str, Any]]) -> Iterator[bytes]:
-    for event in events:
-        name = event.get("event", "message")
-        data = json.dumps(
-            {k: v for k, v in event.items() if k != "event"}, ensure_ascii=False
-        )
-        yield f"event: {name}\ndata: {data}\n\n".encode()
+    try:
+        for event in events:
+            name = event.get("event", "message")
+            data = json.dumps(
+                {k: v for k, v in event.items() if k != "event"}, ensure_ascii=False
+            )
+            yield f"event: {name}\ndata: {data}\n\n".encode()
+    finally:
+        # A client that went away closes this stream: the answer is closed
+        # with it, at once, so it is recorded as cancelled and frees its turn.
+        close = getattr(events, "close", None)
+        if close is not None:
+            close()
 
 
-def event_stream_response(chunks: Iterator[bytes]) -> StreamingHttpResponse:
+def event_stream_response(
+    request: Any, chunks: Iterator[bytes]
+) -> StreamingHttpResponse:
     """A server-sent-events response for already encoded ``chunks``."""
-    response = StreamingHttpResponse(chunks, content_type="text/event-stream")
+    response = StreamingHttpResponse(
+        stream_for(request, chunks), content_type="text/event-stream"
+    )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # proxies must not hold the stream back
     return response
@@ -116,18 +129,23 @@ class AskAPIView(APIView):
             )
             if conversation is None:
                 raise ValidationError({"conversation": ["No such conversation."]})
-        events = services.ask(
-            user=signed_in_user(request),
-            question=values["question"],
-            conversation=conversation,
-            token=request_token(request),
-            collection_ids=tuple(values.get("collections") or ()),
-        )
+        try:
+            events = services.ask(
+                user=signed_in_user(request),
+                question=values["question"],
+                conversation=conversation,
+                token=request_token(request),
+                collection_ids=tuple(values.get("collections") or ()),
+            )
+        except services.AskError as exc:
+            raise ValidationError({"question": [str(exc)]}) from exc
+        except QueueFull as exc:
+            raise Throttled(wait=exc.retry_after, detail=str(exc)) from exc
         wants_stream = values["stream"] or "text/event-stream" in request.headers.get(
             "Accept", ""
         )
         if wants_stream:
-            return event_stream_response(sse(events))
+            return event_stream_response(request, sse(events))
         return Response(services.collect(events))
 
 

@@ -28,6 +28,7 @@ from core.api_errors import openai_error_body
 from core.inputs import parse_id
 from inference import services
 from inference.api import event_stream_response
+from inference.queue import QueueFull
 from kb.models import Action, Collection
 
 ALL_COLLECTIONS = "archivist"
@@ -182,9 +183,15 @@ class ChatCompletionsView(APIView):
             )
         except services.AskError as exc:
             return _error(str(exc), "invalid_request_error", "invalid_question", 400)
+        except QueueFull as exc:
+            busy = _error(str(exc), "rate_limit_error", "queue_full", 429)
+            busy["Retry-After"] = str(exc.retry_after)
+            return busy
         created = int(time.time())
         if values["stream"]:
-            return event_stream_response(_chunks(events, values["model"], created))
+            return event_stream_response(
+                request, _chunks(events, values["model"], created)
+            )
         result = services.collect(events)
         if result.get("error"):
             return _error(
@@ -233,18 +240,27 @@ def _chunks(
         }
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n".encode()
 
-    yield chunk({"role": "assistant", "content": ""})
-    for event in events:
-        if event["event"] == "token":
-            yield chunk({"content": event["text"]})
-        elif event["event"] == "done":
-            completion_id = f"chatcmpl-{event['message_id']}"
-            sources = _sources_text(event.get("citations", []))
-            yield chunk(
-                {"content": sources} if sources else {},
-                "stop",
-                citations=event.get("citations", []),
-            )
-        elif event["event"] == "error":
-            yield chunk({"content": f"\n\n{event['message']}"}, "stop")
-    yield b"data: [DONE]\n\n"
+    try:
+        yield chunk({"role": "assistant", "content": ""})
+        for event in events:
+            if event["event"] == "queue":
+                # A comment line: OpenAI clients skip it, and the connection
+                # stays visibly alive while the question waits its turn.
+                yield f": {event['message']}\n\n".encode()
+            elif event["event"] == "token":
+                yield chunk({"content": event["text"]})
+            elif event["event"] == "done":
+                completion_id = f"chatcmpl-{event['message_id']}"
+                sources = _sources_text(event.get("citations", []))
+                yield chunk(
+                    {"content": sources} if sources else {},
+                    "stop",
+                    citations=event.get("citations", []),
+                )
+            elif event["event"] == "error":
+                yield chunk({"content": f"\n\n{event['message']}"}, "stop")
+        yield b"data: [DONE]\n\n"
+    finally:
+        close = getattr(events, "close", None)
+        if close is not None:
+            close()

@@ -35,6 +35,7 @@ from inference.citations import citations_for, is_ungrounded
 from inference.llm import LLMClient, LLMError, estimate_tokens
 from inference.models import Conversation, Feedback, Message
 from inference.passages import Passage, choose_passages
+from inference.queue import AskQueue, Turn, position_message
 from inference.rendering import answer_html
 from inference.speed import first_token_deadline, record_prompt_speed
 from kb.index import active_index
@@ -250,11 +251,14 @@ def ask(
     llm: LLMClient | None = None,
     use_cache: bool = True,
     history: list[tuple[str, str]] | None = None,
+    wait_when_busy: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """Answer ``question`` for ``user`` as a stream of events (see the module).
     ``history`` (role, text) replaces the conversation's stored turns, for
     stateless clients that send the whole dialogue each time.
-    Bad input raises AskError here, before any event (and any HTTP status) is sent."""
+    Bad input raises AskError, and a full ask queue QueueFull (unless
+    ``wait_when_busy``, for background work), here, before any event (and
+    any HTTP status) is sent."""
     question = (question or "").strip()
     if not question:
         raise AskError(_("Ask a question first."))
@@ -265,6 +269,9 @@ def ask(
         )
     if has_nul(question, *(text for _role, text in history or [])):
         raise AskError(str(NUL_REFUSED))
+    queue = AskQueue()
+    if not wait_when_busy:
+        queue.admit()
     return _answer_events(
         user=user,
         question=question,
@@ -274,10 +281,30 @@ def ask(
         llm=llm or LLMClient(),
         use_cache=use_cache,
         history=history,
+        turn=Turn(queue),
     )
 
 
-def _answer_events(
+def _answer_events(*, turn: Turn, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """The answer's events; its place in the ask queue is given up at the end,
+    also when the client goes away."""
+    try:
+        yield from _answer_events_in_turn(turn=turn, **kwargs)
+    finally:
+        turn.release()
+
+
+def _queue_events(turn: Turn, language: str) -> Iterator[dict[str, Any]]:
+    """Wait for the model, telling the asker their place meanwhile."""
+    for ahead in turn.wait():
+        yield {
+            "event": "queue",
+            "ahead": ahead,
+            "message": position_message(ahead),
+        }
+
+
+def _answer_events_in_turn(
     *,
     user: User,
     question: str,
@@ -287,6 +314,7 @@ def _answer_events(
     llm: LLMClient,
     use_cache: bool,
     history: list[tuple[str, str]] | None,
+    turn: Turn,
 ) -> Iterator[dict[str, Any]]:
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -302,6 +330,8 @@ def _answer_events(
 
     # The model may be slow to rewrite: no connection is held meanwhile.
     connection.close()
+    if history:
+        yield from _queue_events(turn, language)
     standalone = standalone_question(llm, history, question)
     timings["rewrite_ms"] = (time.perf_counter() - started) * 1000
     if standalone != question:
@@ -363,13 +393,32 @@ def _answer_events(
         for index, hit in enumerate(relevant, start=1)
     ]
     passages = choose_passages(candidates, source_budget(standalone))
-    yield {
-        "event": "meta",
-        "conversation_id": conversation.pk,
-        "question_id": asked.pk,
-        "standalone_question": standalone,
-        "passages": [asdict(p) for p in passages],
-    }
+    try:
+        yield {
+            "event": "meta",
+            "conversation_id": conversation.pk,
+            "question_id": asked.pk,
+            "standalone_question": standalone,
+            "passages": [asdict(p) for p in passages],
+        }
+        if passages:
+            # Nothing from the database is needed while waiting and answering.
+            connection.close()
+            yield from _queue_events(turn, language)
+            timings["queue_ms"] = turn.waited_seconds * 1000
+    except GeneratorExit:
+        # The client went away before the model began: recorded as cancelled.
+        _save_answer(
+            conversation,
+            prompts.LLM_FAILED[language].format(reason=_("cancelled")),
+            Message.Status.CANCELLED,
+            [],
+            [p.chunk_id for p in passages],
+            timings,
+            started,
+            error=_("The client went away before the answer began."),
+        )
+        raise
     if not passages:
         answer = prompts.NOT_FOUND[language]
         yield {"event": "token", "text": answer}
@@ -379,8 +428,6 @@ def _answer_events(
         yield _done(message)
         return
 
-    # Nothing from the database is needed until the answer is complete.
-    connection.close()
     messages = prompts.answer_messages(standalone, _sources(passages), language)
     prompt_tokens = estimate_tokens("\n".join(m["content"] for m in messages))
     pieces: list[str] = []
@@ -461,6 +508,7 @@ def _answer_events(
             "event": "error",
             "message": prompts.LLM_FAILED[language].format(reason=error),
             "message_id": message.pk,
+            "timings_ms": message.timings_ms,
         }
         return
     if cache is not None and answer and status == Message.Status.COMPLETE:
@@ -577,6 +625,9 @@ def collect(events: Iterator[dict[str, Any]]) -> dict[str, Any]:
             result.update({k: v for k, v in event.items() if k != "event"})
         elif event["event"] == "error":
             result.update(
-                error=event["message"], message_id=event["message_id"], status="failed"
+                error=event["message"],
+                message_id=event["message_id"],
+                status="failed",
+                timings_ms=event["timings_ms"],
             )
     return result

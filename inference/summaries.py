@@ -18,6 +18,7 @@ from django.utils import timezone
 from inference import prompts
 from inference.llm import LLMClient, LLMError, estimate_tokens
 from inference.models import DocumentSummary
+from inference.queue import model_turn
 from kb.models import Document
 
 logger = logging.getLogger(__name__)
@@ -82,6 +83,13 @@ def document_summarize(*, document_id: int, llm: LLMClient | None = None) -> Non
         return
     document = summary.document
     llm = llm or LLMClient()
+
+    def complete(messages: list[dict[str, str]], max_tokens: int) -> str:
+        # One call at a time in the ask queue: askers are not held behind a
+        # whole summary, only behind its current part.
+        with model_turn():
+            return llm.complete(messages, max_tokens=max_tokens)
+
     _set(summary.pk, status=DocumentSummary.Status.RUNNING, progress=1)
     texts = list(document.chunks.order_by("ordinal").values_list("text", flat=True))
     if not texts:
@@ -102,7 +110,7 @@ def document_summarize(*, document_id: int, llm: LLMClient | None = None) -> Non
                 title=document.title, language_rule=rule, text=part
             )
             partials.append(
-                llm.complete(
+                complete(
                     [{"role": "user", "content": prompt}], max_tokens=PART_MAX_TOKENS
                 )
             )
@@ -110,7 +118,7 @@ def document_summarize(*, document_id: int, llm: LLMClient | None = None) -> Non
         while len(partials) > 1:
             groups = _parts(partials, budget)
             partials = [
-                llm.complete(
+                complete(
                     [
                         {
                             "role": "user",

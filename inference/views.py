@@ -16,6 +16,7 @@ from core.inputs import parse_id, parse_ids
 from inference import services
 from inference.api import event_stream_response, sse
 from inference.cache import AnswerCache, hit_rate
+from inference.queue import QueueFull
 from inference.selectors import (
     answer_for_user,
     conversation_for_user,
@@ -66,7 +67,11 @@ def ask_stream(request: HttpRequest) -> HttpResponseBase:
         )
     except services.AskError as exc:
         return HttpResponseBadRequest(str(exc))
-    return event_stream_response(sse(events))
+    except QueueFull as exc:
+        busy = HttpResponse(str(exc), status=429, content_type="text/plain")
+        busy["Retry-After"] = str(exc.retry_after)
+        return busy
+    return event_stream_response(request, sse(events))
 
 
 @login_required

@@ -195,6 +195,7 @@ def _answer_one(
         llm=llm,
         use_cache=use_cache,
         history=[],
+        wait_when_busy=True,
     ):
         if event["event"] == "meta":
             passages = event["passages"]

@@ -92,7 +92,11 @@
             // The passages found show at once; the answer follows.
             renderSources(item, passages);
             status.textContent = passages.length ? strings.writing : "";
+          } else if (name === "queue") {
+            // Waiting for the model: the server says how many are ahead.
+            status.textContent = data.message;
           } else if (name === "token") {
+            if (!text) status.textContent = strings.writing;
             text += data.text;
             answer.textContent = text;
           } else if (name === "done") {

@@ -14,15 +14,29 @@ from typing import Any
 
 import pytest
 
+from inference.cache import AnswerCache
+from tests.conftest import World
+from tests.ingest.conftest import upload_bytes, wait_final
+
 
 class FaultyLLM(BaseHTTPRequestHandler):
     # behaviour: "hang" (never answers), "stall" (two tokens, then silence),
-    # "error" (HTTP 500), "slow" (a token every 0.2 s for a long time).
+    # "error" (HTTP 500), "slow" (a token every 0.2 s for a long time),
+    # "empty" (a reply of whitespace), "brief" (``brief_tokens`` tokens,
+    # ``brief_delay`` seconds apart, then the end; one request at a time, as
+    # a CPU llama.cpp server answers).
     behaviour = "hang"
     disconnected = threading.Event()
+    brief_tokens = 5
+    brief_delay = 0.1
+    one_at_a_time = threading.Lock()
+    concurrent_seen = 0
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.behaviour in ("empty", "brief"):
+            self._short_reply()
+            return
         if self.behaviour == "hang":
             time.sleep(30)
             return
@@ -46,6 +60,33 @@ class FaultyLLM(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             type(self).disconnected.set()
 
+    def _short_reply(self) -> None:
+        handler = type(self)
+        if not handler.one_at_a_time.acquire(blocking=False):
+            # Two requests at once: the ask queue let too many through.
+            handler.concurrent_seen += 1
+            handler.one_at_a_time.acquire()
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            pieces = (
+                ["  ", "\n"]
+                if self.behaviour == "empty"
+                else [f"word{i} " for i in range(self.brief_tokens)]
+            )
+            for piece in pieces:
+                chunk = {"choices": [{"delta": {"content": piece}}]}
+                self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                self.wfile.flush()
+                time.sleep(self.brief_delay)
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            handler.disconnected.set()
+        finally:
+            handler.one_at_a_time.release()
+
     def log_message(self, *args: Any) -> None:
         pass
 
@@ -56,6 +97,7 @@ def faulty_llm() -> Iterator[type[FaultyLLM]]:
 
     class Handler(FaultyLLM):
         disconnected = threading.Event()
+        one_at_a_time = threading.Lock()
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
@@ -73,3 +115,39 @@ def dead_llm_url() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}/v1"
+
+
+ZEPHYR = (
+    "Zephyr headphones refund policy\n\n"
+    "Customers may return Zephyr headphones within 45 days of purchase for a full "
+    "refund. The receipt is required."
+)
+ORION = (
+    "Orion speakers refund policy\n\n"
+    "Orion speakers can be returned within 14 days of delivery. Opened speakers "
+    "get store credit instead of a refund."
+)
+NIGHTINGALE = (
+    "Project Nightingale budget\n\n"
+    "The Nightingale acquisition budget is 12 million euros, approved by the board "
+    "in March. Nightingale is confidential."
+)
+
+
+@pytest.fixture
+def library(ingest_world: World, settings: Any) -> World:
+    settings.ANSWER_MAX_TOKENS = 48
+    AnswerCache().purge()
+    world = ingest_world
+    outcomes = [
+        upload_bytes(world, world.collection_a, "zephyr.txt", ZEPHYR.encode()),
+        upload_bytes(world, world.collection_a, "orion.txt", ORION.encode()),
+        upload_bytes(
+            world, world.collection_b, "nightingale.txt", NIGHTINGALE.encode()
+        ),
+    ]
+    ids = [o.document.pk for o in outcomes]
+    documents = wait_final(ids, timeout=240)
+    assert all(d.status == "ready" for d in documents.values()), documents
+    world.zephyr, world.orion, world.nightingale = (documents[i] for i in ids)
+    return world

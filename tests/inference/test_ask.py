@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
 from django.test import Client
 
 from accounts.services import token_create
@@ -22,41 +21,6 @@ from kb.models import Role
 from kb.services import grant_revoke, grant_set
 from tests.conftest import World
 from tests.ingest.conftest import upload_bytes, wait_final
-
-ZEPHYR = (
-    "Zephyr headphones refund policy\n\n"
-    "Customers may return Zephyr headphones within 45 days of purchase for a full "
-    "refund. The receipt is required."
-)
-ORION = (
-    "Orion speakers refund policy\n\n"
-    "Orion speakers can be returned within 14 days of delivery. Opened speakers "
-    "get store credit instead of a refund."
-)
-NIGHTINGALE = (
-    "Project Nightingale budget\n\n"
-    "The Nightingale acquisition budget is 12 million euros, approved by the board "
-    "in March. Nightingale is confidential."
-)
-
-
-@pytest.fixture
-def library(ingest_world: World, settings: Any) -> World:
-    settings.ANSWER_MAX_TOKENS = 48
-    AnswerCache().purge()
-    world = ingest_world
-    outcomes = [
-        upload_bytes(world, world.collection_a, "zephyr.txt", ZEPHYR.encode()),
-        upload_bytes(world, world.collection_a, "orion.txt", ORION.encode()),
-        upload_bytes(
-            world, world.collection_b, "nightingale.txt", NIGHTINGALE.encode()
-        ),
-    ]
-    ids = [o.document.pk for o in outcomes]
-    documents = wait_final(ids, timeout=240)
-    assert all(d.status == "ready" for d in documents.values()), documents
-    world.zephyr, world.orion, world.nightingale = (documents[i] for i in ids)
-    return world
 
 
 def _ask(user: Any, question: str, **kwargs: Any) -> dict[str, Any]:
