@@ -294,7 +294,7 @@ CELERY_QUEUE_NAMES = ("ingest", "embed", "default")
 CELERY_BEAT_SCHEDULE = {
     "reap-stalled-ingestions": {
         "task": "ingest.tasks.reap_stalled_ingestions",
-        "schedule": env_int("REAPER_INTERVAL_SECONDS", 60, minimum=5),
+        "schedule": env_int("REAPER_INTERVAL_SECONDS", 30, minimum=5),
     },
     "evaluate-alerts": {
         "task": "ops.tasks.evaluate_alerts",

@@ -29,7 +29,13 @@ TEXT_KINDS = {"text", "md", "csv", "tsv", "html", "eml", "rst", "org"}
 
 
 class ParseProblem(Exception):
-    """A reason, in words for the uploader, why the file gave no text."""
+    """Why the file gave no text, as a code the worker words in the uploader's
+    language (``ingest.parsing.REASONS``), with the numbers it needs."""
+
+    def __init__(self, code: str, **params: Any) -> None:
+        super().__init__(code)
+        self.code = code
+        self.params = params
 
 
 def _element_dict(
@@ -96,10 +102,7 @@ def _text_elements(text: str, page: int | None) -> list[Any]:
 def _ocr_image(path: str) -> str:
     tesseract = shutil.which("tesseract")
     if tesseract is None:
-        raise ParseProblem(
-            "This page or picture has no text layer, and text recognition (OCR) is not "
-            "installed on this server (install the tesseract-ocr package)."
-        )
+        raise ParseProblem("no_ocr")
     result = subprocess.run(  # noqa: S603 - fixed program, a file we wrote
         [tesseract, path, "stdout", "-l", os.environ.get("OCR_LANGUAGES", "eng")],
         capture_output=True,
@@ -107,9 +110,8 @@ def _ocr_image(path: str) -> str:
         check=False,
     )
     if result.returncode != 0:
-        raise ParseProblem(
-            f"Text recognition failed: {result.stderr.decode(errors='replace')[:200]}"
-        )
+        sys.stderr.write(f"tesseract: {result.stderr.decode(errors='replace')[:500]}\n")
+        raise ParseProblem("ocr_failed")
     return result.stdout.decode("utf-8", errors="replace")
 
 
@@ -122,18 +124,13 @@ def parse_pdf(path: str, max_pages: int) -> tuple[list[dict[str, Any]], int, lis
     except pdfium.PdfiumError as exc:
         message = str(exc)
         if "password" in message.lower():
-            raise ParseProblem(
-                "The PDF is password-protected; remove the password and upload it again."
-            ) from exc
-        raise ParseProblem(
-            f"The PDF is damaged and cannot be read ({message})."
-        ) from exc
+            raise ParseProblem("pdf_password") from exc
+        sys.stderr.write(f"pdfium: {message}\n")
+        raise ParseProblem("pdf_damaged") from exc
     try:
         page_count = len(pdf)
         if page_count > max_pages:
-            raise ParseProblem(
-                f"The PDF has {page_count} pages; the limit is {max_pages}."
-            )
+            raise ParseProblem("too_many_pages", pages=page_count, limit=max_pages)
         elements: list[dict[str, Any]] = []
         pages_without_text = []
         texts: list[str] = []
@@ -170,10 +167,7 @@ def parse_pdf(path: str, max_pages: int) -> tuple[list[dict[str, Any]], int, lis
 
 def _partition(kind: str, path: str, encoding: str | None) -> list[Any]:
     if kind in {"doc", "ppt"} and shutil.which("soffice") is None:
-        raise ParseProblem(
-            f"Old .{kind} files need LibreOffice, which is not installed on this server; "
-            f"save the file as .{kind}x and upload it again."
-        )
+        raise ParseProblem("needs_libreoffice", kind=kind)
     from unstructured.partition.auto import partition
 
     kwargs: dict[str, Any] = {"strategy": "fast"}
@@ -269,18 +263,14 @@ def main() -> None:
         try:
             answer = {"ok": True, **parse(json.loads(line))}
         except ParseProblem as exc:
-            answer = {"ok": False, "error": str(exc)}
+            answer = {"ok": False, "code": exc.code, "params": exc.params}
         except MemoryError:
-            answer = {
-                "ok": False,
-                "error": "The file needs more memory to parse than this server allows.",
-            }
-        except Exception as exc:
+            answer = {"ok": False, "code": "memory", "params": {}}
+        except Exception:
+            # The parser's own words (an exception, a temporary path) are for
+            # the log; the uploader is told what to do with the file.
             traceback.print_exc(file=sys.stderr)
-            answer = {
-                "ok": False,
-                "error": f"The file could not be parsed: {type(exc).__name__}: {str(exc)[:300]}",
-            }
+            answer = {"ok": False, "code": "unreadable", "params": {}}
         out.write(json.dumps(answer) + "\n")
         out.flush()
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy
 
 from ingest.filetypes import DetectedFile
 
@@ -29,8 +30,69 @@ logger = logging.getLogger(__name__)
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+# What went wrong with a file, and what to do about it, by the parser's code.
+REASONS: dict[str, Any] = {
+    "no_ocr": gettext_lazy(
+        "This page or picture has no text layer, and text recognition (OCR) is "
+        "not installed on this server. Ask an administrator to install the "
+        "tesseract-ocr package, then press Retry."
+    ),
+    "ocr_failed": gettext_lazy(
+        "Text recognition could not read this picture. Upload a sharper scan, or "
+        "a version of the file with text in it."
+    ),
+    "pdf_password": gettext_lazy(
+        "The PDF is password-protected; remove the password and upload it again."
+    ),
+    "pdf_damaged": gettext_lazy(
+        "The PDF is damaged and cannot be read. Open it in a PDF reader, save or "
+        "print it as a new PDF, and upload that."
+    ),
+    "too_many_pages": gettext_lazy(
+        "The PDF has %(pages)d pages; the limit is %(limit)d. Split it into parts "
+        "and upload those."
+    ),
+    "needs_libreoffice": gettext_lazy(
+        "Old .%(kind)s files need LibreOffice, which is not installed on this "
+        "server; save the file as .%(kind)sx and upload it again."
+    ),
+    "memory": gettext_lazy(
+        "The file needs more memory to read than this server allows. Split it "
+        "into smaller files and upload those."
+    ),
+    "unreadable": gettext_lazy(
+        "This %(kind)s file could not be read: it may be damaged, or not really "
+        "of the type its name says. Open it in the program that made it, save it "
+        "again, and upload the new file."
+    ),
+    "timeout": gettext_lazy(
+        "Reading the file took longer than %(seconds)d seconds and was stopped; "
+        "it may be too large or malformed. Split it, or save it again, and upload "
+        "it."
+    ),
+    "crashed": gettext_lazy(
+        "The file made the reader stop; it is probably damaged. Save it again "
+        "from the program that made it and upload the new file."
+    ),
+}
+
+
 class ParseFailed(Exception):
-    """Parsing gave no usable result; ``str(exc)`` is meant for the uploader."""
+    """Parsing gave no usable result; ``str(exc)`` is meant for the uploader,
+    worded in the language active when it is read."""
+
+    def __init__(self, message: Any, **params: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.params = params
+
+    @classmethod
+    def from_code(cls, code: str, **params: Any) -> ParseFailed:
+        return cls(REASONS.get(code, REASONS["unreadable"]), **params)
+
+    def __str__(self) -> str:
+        text = str(self.message)
+        return text % self.params if self.params else text
 
 
 @dataclass
@@ -103,10 +165,7 @@ class ParserProcess:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self.stop()
-                raise ParseFailed(
-                    f"Parsing took longer than {timeout:.0f} seconds and was stopped; "
-                    "the file may be too large or malformed."
-                )
+                raise ParseFailed.from_code("timeout", seconds=round(timeout))
             ready, _, _ = select.select([stdout], [], [], min(remaining, 5.0))
             if on_wait is not None:
                 on_wait()
@@ -116,17 +175,16 @@ class ParserProcess:
         if not line:
             code = process.wait(5)
             self._process = None
-            reason = (
-                "it ran out of memory"
-                if code in (-9, 137) or code == -6
-                else f"the parser stopped with code {code}"
-            )
-            raise ParseFailed(
-                f"The file crashed the parser ({reason}); it is probably damaged."
-            )
+            logger.warning("The parser process stopped with code %s on %s", code, path)
+            if code in (-9, 137) or code == -6:
+                raise ParseFailed.from_code("memory")
+            raise ParseFailed.from_code("crashed")
         answer = json.loads(line)
         if not answer.get("ok"):
-            raise ParseFailed(answer.get("error") or "The file could not be parsed.")
+            params = answer.get("params") or {}
+            if answer.get("code") == "unreadable":
+                params = {"kind": detected.kind.upper()}
+            raise ParseFailed.from_code(answer.get("code", "unreadable"), **params)
         return ParseResult(
             elements=answer["elements"],
             pages=answer.get("pages"),
@@ -136,7 +194,7 @@ class ParserProcess:
 
 def _pipes(process: subprocess.Popen[bytes]) -> tuple[IO[bytes], IO[bytes]]:
     if process.stdin is None or process.stdout is None:
-        raise ParseFailed("The parser process has no pipes; this is a bug.")
+        raise RuntimeError("The parser process has no pipes; this is a bug.")
     return process.stdin, process.stdout
 
 

@@ -38,11 +38,12 @@ from django.db import (
 )
 from django.db.models import F
 from django.http import HttpRequest
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import AuditEvent, User
 from accounts.services import audit_record
+from config.heartbeat import claim_name, dead_claims
 from config.metrics import (
     INGEST_FAILURES,
     INGEST_STAGE_SECONDS,
@@ -72,6 +73,7 @@ ACTIVE_STATUSES = (
     Document.Status.EMBEDDING,
 )
 HEARTBEAT_EVERY_SECONDS = 5.0
+CLAIM_GRACE_SECONDS = 20
 # Parsing companions of a batch stops after this long; the rest go back to the queue.
 BATCH_PARSE_BUDGET_SECONDS = 30.0
 # Companions stop being parsed once the batch holds this many chunks (about
@@ -323,10 +325,15 @@ def _claim(document_id: int) -> bool:
             """
             UPDATE kb_document
                SET status = %s, attempts = attempts + 1, heartbeat_at = now(),
-                   progress = 5, failure_reason = ''
+                   progress = 5, failure_reason = '', claimed_by = %s
              WHERE id = %s AND status = %s
             """,
-            [Document.Status.PARSING, document_id, Document.Status.QUEUED],
+            [
+                Document.Status.PARSING,
+                claim_name(),
+                document_id,
+                Document.Status.QUEUED,
+            ],
         )
         return cursor.rowcount == 1
 
@@ -530,7 +537,7 @@ def _claim_companions(*, exclude: int) -> list[int]:
             """
             UPDATE kb_document
                SET status = %s, attempts = attempts + 1, heartbeat_at = now(),
-                   progress = 5, failure_reason = ''
+                   progress = 5, failure_reason = '', claimed_by = %s
              WHERE id IN (
                    SELECT id FROM kb_document
                     WHERE status = %s AND id <> %s AND size_bytes <= %s
@@ -541,6 +548,7 @@ def _claim_companions(*, exclude: int) -> list[int]:
             """,
             [
                 Document.Status.PARSING,
+                claim_name(),
                 Document.Status.QUEUED,
                 exclude,
                 settings.INGEST_BATCH_MAX_BYTES,
@@ -552,27 +560,42 @@ def _claim_companions(*, exclude: int) -> list[int]:
 
 @contextlib.contextmanager
 def _failure_recorded(document_id: int) -> Iterator[None]:
-    """One document's failure is that document's, with its reason; the batch
-    and the worker carry on."""
-    try:
-        yield
-    except Cancelled:
-        logger.info("Ingestion of document %s was cancelled", document_id)
-    except (RejectedFile, ParseFailed) as exc:
-        _fail(document_id, str(exc))
-    except (OperationalError, InterfaceError):
-        raise  # the database went away: the task retries with backoff
-    except IndexModelChanged:
-        raise  # the batch embeds again with the new model
-    except Exception as exc:
-        # Never leave a job half-way: a bug or a bad file ends as a failure
-        # that names the problem.
-        logger.exception("Ingestion of document %s failed", document_id)
-        _fail(
-            document_id,
-            _("Ingestion failed: %(error)s")
-            % {"error": f"{type(exc).__name__}: {exc}"[:500]},
-        )
+    """One document's failure is that document's, with its reason in the
+    uploader's language; the batch and the worker carry on."""
+    with translation.override(_uploader_language(document_id)):
+        try:
+            yield
+        except Cancelled:
+            logger.info("Ingestion of document %s was cancelled", document_id)
+        except (RejectedFile, ParseFailed) as exc:
+            _fail(document_id, str(exc))
+        except (OperationalError, InterfaceError):
+            raise  # the database went away: the task retries with backoff
+        except IndexModelChanged:
+            raise  # the batch embeds again with the new model
+        except Exception:
+            # Never leave a job half-way. The exception (which may name a
+            # server path) goes to the log; the uploader is told what to do.
+            logger.exception("Ingestion of document %s failed", document_id)
+            _fail(
+                document_id,
+                _(
+                    "This file could not be processed. Check that it opens in the "
+                    "program that made it, save it again and upload it; if it "
+                    "fails again, an administrator finds the cause in the "
+                    "worker's log under document %(id)d."
+                )
+                % {"id": document_id},
+            )
+
+
+def _uploader_language(document_id: int) -> str:
+    preferred = (
+        Document.objects.filter(pk=document_id)
+        .values_list("uploaded_by__preferred_language", flat=True)
+        .first()
+    )
+    return preferred or settings.LANGUAGE_CODE
 
 
 def _prepare(document: Document) -> _Prepared | None:
@@ -734,14 +757,32 @@ def _write_batch(
 
 
 def reap_stalled(*, stall_seconds: int | None = None) -> dict[str, int]:
-    """Re-queue jobs whose heartbeat went stale (their worker died), or fail
-    them for good after INGEST_MAX_ATTEMPTS tries."""
+    """Re-queue jobs whose worker is gone, or fail them for good after
+    INGEST_MAX_ATTEMPTS tries. A job is the reaper's when its claiming
+    process's liveness key has expired (it died: about a minute), or when its
+    heartbeat is older than INGEST_STALL_SECONDS (a hung worker, or one that
+    keeps no liveness key)."""
     stall = (
         stall_seconds if stall_seconds is not None else settings.INGEST_STALL_SECONDS
     )
-    cutoff = timezone.now() - dt.timedelta(seconds=stall)
-    stale = Document.objects.filter(status__in=ACTIVE_STATUSES, heartbeat_at__lt=cutoff)
-    given_up = stale.filter(attempts__gte=settings.INGEST_MAX_ATTEMPTS).update(
+    now = timezone.now()
+    active = Document.objects.filter(status__in=ACTIVE_STATUSES)
+    stalled = set(
+        active.filter(heartbeat_at__lt=now - dt.timedelta(seconds=stall)).values_list(
+            "pk", flat=True
+        )
+    )
+    # A claim younger than the grace may belong to a process whose first
+    # liveness write has not landed yet.
+    claimed = dict(
+        active.exclude(claimed_by="")
+        .filter(heartbeat_at__lt=now - dt.timedelta(seconds=CLAIM_GRACE_SECONDS))
+        .values_list("pk", "claimed_by")
+    )
+    gone = dead_claims(set(claimed.values()))
+    orphaned = {pk for pk, name in claimed.items() if name in gone}
+    reaped = Document.objects.filter(pk__in=stalled | orphaned)
+    given_up = reaped.filter(attempts__gte=settings.INGEST_MAX_ATTEMPTS).update(
         status=Document.Status.FAILED,
         failure_reason=_(
             "Ingestion stopped %(attempts)d times without finishing (the worker died or hung); "
@@ -750,18 +791,25 @@ def reap_stalled(*, stall_seconds: int | None = None) -> dict[str, int]:
         % {"attempts": settings.INGEST_MAX_ATTEMPTS},
     )
     requeued_ids = []
-    for document_id in stale.values_list("pk", flat=True):
+    for document in reaped.filter(status__in=ACTIVE_STATUSES).values(
+        "pk", "heartbeat_at", "claimed_by"
+    ):
+        # Only if nobody touched it since it was read: a live worker's
+        # heartbeat or a new claim wins.
         if Document.objects.filter(
-            pk=document_id, status__in=ACTIVE_STATUSES, heartbeat_at__lt=cutoff
-        ).update(status=Document.Status.QUEUED, progress=0):
-            requeued_ids.append(document_id)
+            pk=document["pk"],
+            status__in=ACTIVE_STATUSES,
+            heartbeat_at=document["heartbeat_at"],
+            claimed_by=document["claimed_by"],
+        ).update(status=Document.Status.QUEUED, progress=0, claimed_by=""):
+            requeued_ids.append(document["pk"])
     from ingest.tasks import ingest_document
 
     for document_id in requeued_ids:
         ingest_document.delay(document_id)
     if requeued_ids or given_up:
         logger.warning(
-            "Reaper re-queued %s stalled documents and gave up on %s",
+            "Reaper re-queued %s documents of dead or stalled workers and gave up on %s",
             len(requeued_ids),
             given_up,
         )

@@ -291,6 +291,10 @@ class Document(models.Model):
     created_at = models.DateTimeField(_("uploaded"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
+    # The worker process working on it (host:pid), when that process keeps a
+    # liveness key in Redis: a job whose process died is re-queued within a
+    # minute instead of after INGEST_STALL_SECONDS.
+    claimed_by = models.CharField(_("claimed by"), max_length=200, blank=True)
     ingested_at = models.DateTimeField(_("ingested"), null=True, blank=True)
     # Set by retention: the original and the row are kept, the chunks are
     # gone (so search and answers skip it); re-ingesting brings it back.

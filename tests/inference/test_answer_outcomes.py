@@ -14,6 +14,7 @@ import pytest
 from django.test import Client
 
 from config.redis_pool import redis_client
+from inference import queue as queue_module
 from inference.cache import AnswerCache
 from inference.llm import LLMClient
 from inference.models import Message
@@ -109,8 +110,10 @@ def test_a_turn_of_a_stopped_process_is_given_up(settings: Any) -> None:
     assert dead and waiting
     assert queue.ahead(waiting) == 1
     # Its process stopped refreshing it: the key expires.
+    queue_module._keeper.drop(dead)
     redis_client().delete(ALIVE_PREFIX + dead)
     assert queue.ahead(waiting) == 0
+    assert redis_client().zscore(TICKETS, dead) is None
     queue.leave(waiting, None)
 
 

@@ -15,6 +15,9 @@ from tests.ingest.conftest import ADVERSARIAL, FORMATS, upload, wait_final
 pytestmark = pytest.mark.slow
 
 NO_TEXT = "No text could be extracted"
+RAW_EXCEPTION = re.compile(
+    r"\b\w+(Error|Exception)\b|Traceback|/tmp/|/var/|/work/|exitcode|\bcode -?\d"
+)
 # The files expected not to become searchable, and the reason they give.
 EXPECTED_FAILURES = {
     "CantinaBand3.wav": "not supported",  # audio
@@ -111,7 +114,13 @@ def test_adversarial_files_end_cleanly_and_the_worker_survives(
     documents = wait_final(ids, timeout=900)
     stuck = [d.title for d in documents.values() if not d.is_final]
     assert stuck == []
+    raw = []
     for document in documents.values():
         if document.status == Document.Status.FAILED:
             assert document.failure_reason, document.title
+            if RAW_EXCEPTION.search(document.failure_reason):
+                raw.append(f"{document.title}: {document.failure_reason}")
+    # A reason says what is wrong and what to do; exceptions and server
+    # paths belong in the log.
+    assert raw == []
     assert celery_worker.alive()
