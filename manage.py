@@ -17,9 +17,24 @@ def main() -> None:
         os.environ.get("SECRET_KEY") or os.environ.get("SECRET_KEY_FILE")
     ):
         os.environ["SECRET_KEY"] = "throwaway-" + secrets.token_urlsafe(48)
-    from django.core.management import execute_from_command_line
+    from config import stack
 
-    execute_from_command_line(sys.argv)
+    # Beside a running `make run`, reach its services; given addresses win.
+    stack.apply(os.environ)
+    from django.core.management import execute_from_command_line
+    from django.db import OperationalError
+    from redis import ConnectionError as RedisConnectionError
+
+    try:
+        execute_from_command_line(sys.argv)
+    except OperationalError:
+        if "DATABASE_URL" in os.environ:
+            raise  # a database the user named: its own error says more
+        sys.exit(stack.NOT_RUNNING.format(what="the database"))
+    except RedisConnectionError:
+        if "REDIS_URL" in os.environ:
+            raise
+        sys.exit(stack.NOT_RUNNING.format(what="Redis"))
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from config import model_files
+from config import model_files, stack
 
 logger = logging.getLogger("archivist.launcher")
 
@@ -497,7 +497,15 @@ class EmbeddedServices:
         return process
 
     def process(self, name: str) -> ManagedProcess:
-        return next(p for p in self.processes if p.name == name)
+        found = self.find_process(name)
+        if found is None:
+            raise LauncherError(f"No process named {name!r} was started here.")
+        return found
+
+    def find_process(self, name: str) -> ManagedProcess | None:
+        """The process of that name this launcher started, or None (a
+        service given by URL is not started here)."""
+        return next((p for p in self.processes if p.name == name), None)
 
     # -- supervision and shutdown -----------------------------------------
     def supervise_once(self) -> None:
@@ -634,9 +642,15 @@ def main(argv: list[str] | None = None) -> int:
             concurrency=int(os.environ.get("WORKER_CONCURRENCY", "2"))
         )
         services.start_beat()
-        services.process("llm").wait_ready()
-        print("  llm        ready", flush=True)
+        llm = services.find_process("llm")
+        if llm is None:
+            print(f"  llm        {services.env['LLM_BASE_URL']} (given)", flush=True)
+        else:
+            llm.wait_ready()
+            print("  llm        ready", flush=True)
         services.start_web(host=args.host, port=args.port)
+        # A second shell's manage.py reaches these services (config/stack.py).
+        stack.write({**os.environ, **services.env}, directory=services.var_dir)
         print(
             f"\nArchivist is running: http://{args.host}:{args.port}/  "
             f"(ready in {time.monotonic() - started:.1f}s)\n"
@@ -655,6 +669,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nCould not start Archivist: {exc}", file=sys.stderr)
         return 1
     finally:
+        stack.remove(services.var_dir)
         services.stop_all()
         print("All processes stopped.", flush=True)
 
