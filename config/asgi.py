@@ -1,4 +1,8 @@
-"""ASGI entry point: uvicorn serves ``config.asgi:application``."""
+"""ASGI entry point: uvicorn serves ``config.asgi:application``.
+
+``/mcp`` goes to the Model Context Protocol server (``inference.mcp_server``),
+which also takes the lifespan events; everything else to Django.
+"""
 
 import os
 
@@ -9,4 +13,20 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # connection would stay with a thread that is gone: one connection a request.
 os.environ.setdefault("DB_CONN_MAX_AGE", "0")
 
-application = get_asgi_application()
+django_application = get_asgi_application()
+
+# Imported once Django is set up: the MCP tools use the ORM.
+from inference.mcp_server import PATH as MCP_PATH  # noqa: E402
+from inference.mcp_server import mcp_application  # noqa: E402
+
+mcp = mcp_application()
+
+
+async def application(scope, receive, send):  # type: ignore[no-untyped-def]
+    if scope["type"] == "lifespan" or (
+        scope["type"] == "http"
+        and (scope["path"] == MCP_PATH or scope["path"].startswith(MCP_PATH + "/"))
+    ):
+        await mcp(scope, receive, send)
+    else:
+        await django_application(scope, receive, send)

@@ -14,6 +14,9 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.loader import MigrationLoader
+from django.test import Client
+
+from tests.conftest import World
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -144,3 +147,12 @@ def test_first_admin_is_created_once_with_a_generated_password(
 
     call_command("ensure_admin")
     assert "password:" not in capsys.readouterr().out
+
+
+def test_every_page_has_an_icon(world: World, client: Client) -> None:
+    client.force_login(world.alice)
+    page = client.get("/collections/").content.decode()
+    assert 'rel="icon"' in page and "favicon.svg" in page
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 301 and icon["Location"].endswith("favicon.svg")
+    assert (BASE_DIR / "static" / "favicon.svg").is_file()

@@ -8,14 +8,16 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
+from config.launcher import free_port
 from inference.cache import AnswerCache
 from tests.conftest import World
+from tests.harness import embedded_services
 from tests.ingest.conftest import upload_bytes, wait_final
 
 
@@ -151,3 +153,32 @@ def library(ingest_world: World, settings: Any) -> World:
     assert all(d.status == "ready" for d in documents.values()), documents
     world.zephyr, world.orion, world.nightingale = (documents[i] for i in ids)
     return world
+
+
+@pytest.fixture
+def asgi_server(library: World) -> Iterator[Callable[..., str]]:
+    """Starts the real web server (uvicorn, as ``make run`` does) on the test
+    database, with the settings given; returns its base URL."""
+    from tests.conftest import _test_database_url
+
+    started = []
+
+    def start(**settings: str) -> str:
+        services = embedded_services()
+        port = free_port()
+        env = services.child_env(
+            DATABASE_URL=_test_database_url(),
+            API_RATE_LIMIT="1000000/min",
+            ASK_RATE_LIMIT="1000000/min",
+            **settings,
+        )
+        process = services.start_web(host="127.0.0.1", port=port, env=env)
+        started.append(process)
+        process.wait_ready()
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    services = embedded_services()
+    for process in started:
+        process.stop()
+        services.processes.remove(process)

@@ -10,19 +10,17 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
 import pytest
 
 from accounts.services import token_create
-from config.launcher import free_port
 from config.redis_pool import redis_client
 from inference.models import Message
 from inference.queue import ALIVE_PREFIX, TICKETS
-from tests.conftest import World, _test_database_url
-from tests.harness import embedded_services
+from tests.conftest import World
 from tests.inference.conftest import FaultyLLM
 
 ASKERS = 32
@@ -38,28 +36,18 @@ class Asker:
 
 
 @pytest.fixture
-def web(library: World, faulty_llm: type[FaultyLLM]) -> Iterator[str]:
+def web(asgi_server: Callable[..., str], faulty_llm: type[FaultyLLM]) -> str:
     faulty_llm.behaviour = "brief"
     faulty_llm.brief_tokens = 4
     faulty_llm.brief_delay = 0.05
     redis_client().delete(TICKETS, *redis_client().keys(ALIVE_PREFIX + "*"))
-    services = embedded_services()
-    port = free_port()
-    env = services.child_env(
-        DATABASE_URL=_test_database_url(),
+    return asgi_server(
         LLM_BASE_URL=faulty_llm.url,
         ASK_CONCURRENCY="1",
         ASK_QUEUE_LIMIT="64",
         LLM_FIRST_TOKEN_TIMEOUT=str(FIRST_TOKEN_DEADLINE_SECONDS),
         LLM_PROMPT_TOKENS_PER_SECOND="100000",
-        API_RATE_LIMIT="1000000/min",
-        ASK_RATE_LIMIT="1000000/min",
     )
-    process = services.start_web(host="127.0.0.1", port=port, env=env)
-    process.wait_ready()
-    yield f"http://127.0.0.1:{port}"
-    process.stop()
-    services.processes.remove(process)
 
 
 def _ask(base: str, token: str, question: str, asker: Asker) -> None:
