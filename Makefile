@@ -26,8 +26,8 @@ test: install system-deps lint models
 # ~/.cache/archivist/models (ARCHIVIST_MODEL_CACHE); a second run finds them
 # there and fetches nothing.
 models: install
-	$(BIN)/python -m config.model_files llm
-	$(BIN)/python -m config.model_files embedding-multilingual
+	$(BIN)/python -m core.model_files llm
+	$(BIN)/python -m core.model_files embedding-multilingual
 
 install: $(STAMP)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
@@ -71,29 +71,19 @@ class TokenViewSet(viewsets.ViewSet):
 
     @extend_schema(request=TokenInput, responses={201: IssuedTokenOutput})
     def create(self, request: Request) -> Response:
-        from kb.models import Action, Collection
-
         data = TokenInput(data=request.data)
         data.is_valid(raise_exception=True)
-        wanted: list[int] = data.validated_data["collections"]
-        readable = Collection.objects.for_user(request.user, Action.VIEW).filter(
-            pk__in=wanted
-        )
-        if len(set(wanted)) != readable.count():
-            raise serializers.ValidationError(
-                {"collections": ["Unknown collection id."]}
-            )
-        with transaction.atomic():
+        try:
             issued = token_create(
                 user=signed_in_user(request),
                 name=data.validated_data["name"],
                 read_only=data.validated_data["read_only"],
                 expires_at=data.validated_data["expires_at"],
-                collection_scoped=bool(wanted),
+                collection_ids=data.validated_data["collections"],
                 request=request,
             )
-            if wanted:
-                issued.token.collections.set(readable)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"collections": exc.messages}) from exc
         body: dict[str, Any] = {
             **TokenOutput(issued.token).data,
             "token": issued.plaintext,

@@ -7,15 +7,17 @@ import hashlib
 import hmac
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts import scopes
 from accounts.models import ApiToken, AuditEvent, User
 from accounts.network import client_ip
 
@@ -44,9 +46,34 @@ def token_create(
     read_only: bool = False,
     expires_at: dt.datetime | None = None,
     collection_scoped: bool = False,
+    collection_ids: Sequence[int] = (),
     request: HttpRequest | None = None,
 ) -> IssuedToken:
-    """Create a token; the plaintext is returned here and never stored."""
+    """Create a token; the plaintext is returned here and never stored.
+    ``collection_ids`` limits it to those collections, each of which ``user``
+    must be able to read (a ValidationError otherwise, and no token)."""
+    with transaction.atomic():
+        return _token_create(
+            user=user,
+            name=name,
+            read_only=read_only,
+            expires_at=expires_at,
+            collection_scoped=collection_scoped or bool(collection_ids),
+            collection_ids=collection_ids,
+            request=request,
+        )
+
+
+def _token_create(
+    *,
+    user: User,
+    name: str,
+    read_only: bool,
+    expires_at: dt.datetime | None,
+    collection_scoped: bool,
+    collection_ids: Sequence[int],
+    request: HttpRequest | None,
+) -> IssuedToken:
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
         user=user,
@@ -64,6 +91,8 @@ def token_create(
         request=request,
         details={"read_only": read_only, "collection_scoped": collection_scoped},
     )
+    if collection_ids:
+        scopes.limit_token(token, user, collection_ids)
     return IssuedToken(token=token, plaintext=plaintext)
 
 

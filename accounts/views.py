@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm
-from django.db import transaction
+from django.core.exceptions import ValidationError
 from django.forms import BaseForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -14,11 +14,11 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts import scopes
 from accounts.current import signed_in_user
 from accounts.forms import ProfileForm, TokenForm
 from accounts.models import ApiToken, AuditEvent, User
 from accounts.services import audit_record, token_create, token_revoke
-from kb.models import Action, Collection
 
 
 @login_required
@@ -41,10 +41,9 @@ def profile(request: HttpRequest) -> HttpResponse:
 
 
 def _token_form(request: HttpRequest) -> TokenForm:
-    readable = Collection.objects.for_user(request.user, Action.VIEW).values_list(
-        "pk", "name"
+    return TokenForm(
+        request.POST or None, collection_choices=scopes.collection_choices(request.user)
     )
-    return TokenForm(request.POST or None, collection_choices=list(readable))
 
 
 @login_required
@@ -54,8 +53,12 @@ def tokens(request: HttpRequest) -> HttpResponse:
     form = _token_form(request)
     issued_plaintext = None
     if request.method == "POST" and form.is_valid():
-        issued_plaintext = _issue_token(request, user, form)
-        form = TokenForm(collection_choices=form.fields["collections"].choices)  # type: ignore[attr-defined]
+        try:
+            issued_plaintext = _issue_token(request, user, form)
+        except ValidationError as exc:
+            form.add_error("collections", exc)
+        else:
+            form = TokenForm(collection_choices=form.fields["collections"].choices)  # type: ignore[attr-defined]
     return render(
         request,
         "accounts/tokens.html",
@@ -67,22 +70,15 @@ def tokens(request: HttpRequest) -> HttpResponse:
     )
 
 
-@transaction.atomic
 def _issue_token(request: HttpRequest, user: User, form: BaseForm) -> str:
-    collection_ids = [int(pk) for pk in form.cleaned_data["collections"]]
     issued = token_create(
         user=user,
         name=form.cleaned_data["name"],
         read_only=form.cleaned_data["read_only"],
         expires_at=form.expires_at(),  # type: ignore[attr-defined]
-        collection_scoped=bool(collection_ids),
+        collection_ids=[int(pk) for pk in form.cleaned_data["collections"]],
         request=request,
     )
-    if collection_ids:
-        readable = Collection.objects.for_user(user, Action.VIEW).filter(
-            pk__in=collection_ids
-        )
-        issued.token.collections.set(readable)
     return issued.plaintext
 
 

@@ -136,8 +136,8 @@ def start_model(services: Any, model: str) -> None:
     """Point the settings at a fresh llama.cpp server for ``model``."""
     from django.conf import settings
 
-    from config import model_files
     from config.launcher import smollm2_gguf
+    from core import model_files
 
     for process in list(services.processes):
         if process.name == "llm":

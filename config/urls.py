@@ -5,7 +5,7 @@ from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
 from accounts.views import AuditedPasswordChangeView
-from config import health
+from ops import health
 from ops import views as ops_views
 
 admin.site.site_header = _("Archivist administration")

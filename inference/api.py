@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.current import request_token, signed_in_user
-from config.throttling import ApiRateThrottle, AskRateThrottle
+from accounts.throttling import ApiRateThrottle, AskRateThrottle
 from core.streaming import stream_for
 from inference import services
 from inference.cache import AnswerCache, hit_rate

@@ -28,8 +28,8 @@ import numpy as np
 import redis
 from django.conf import settings
 
-from config.metrics import ANSWER_CACHE_LOOKUPS
-from config.redis_pool import redis_client
+from core.metrics import ANSWER_CACHE_LOOKUPS
+from core.redis_pool import redis_client
 from inference.prompts import PROMPT_VERSION
 
 PREFIX = "archivist:answer:"

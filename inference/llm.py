@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 from django.conf import settings
 
-from config.metrics import LLM_ERRORS
+from core.metrics import LLM_ERRORS
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.current import request_token, signed_in_user
-from config.throttling import ApiRateThrottle, AskRateThrottle
+from accounts.throttling import ApiRateThrottle, AskRateThrottle
 from core.api_errors import openai_error_body
 from core.inputs import parse_id
 from inference import services

@@ -36,7 +36,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from config.redis_pool import redis_client
+from core.redis_pool import redis_client
 
 logger = logging.getLogger(__name__)
 

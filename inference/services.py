@@ -27,8 +27,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.models import ApiToken, User
-from config.metrics import observe_answer
 from core.inputs import has_nul
+from core.metrics import observe_answer
 from inference import prompts
 from inference.cache import AnswerCache, CachedAnswer, scope_key
 from inference.citations import citations_for, is_ungrounded

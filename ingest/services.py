@@ -43,8 +43,8 @@ from django.utils.translation import gettext as _
 
 from accounts.models import AuditEvent, User
 from accounts.services import audit_record
-from config.heartbeat import claim_name, dead_claims
-from config.metrics import (
+from core.heartbeat import claim_name, dead_claims
+from core.metrics import (
     INGEST_FAILURES,
     INGEST_STAGE_SECONDS,
     INGESTED_CHUNKS,

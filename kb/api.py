@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.current import request_token, signed_in_user
-from config.pagination import BoundedLimitOffsetPagination, page_of
+from core.pagination import BoundedLimitOffsetPagination, page_of
 from kb import selectors, services
 from kb.models import Action, Collection, CollectionGrant, Role
 

@@ -6,7 +6,7 @@ Three ways to embed, chosen by settings:
   is set (a company's multilingual model served by vLLM, TEI, llama.cpp...);
 - otherwise an in-process sentence-transformers model (the bundled
   all-MiniLM-L6-v2, English only; EmbeddingGemma-300m, multilingual, assembled
-  by ``config.model_files``; or ``EMBEDDING_MODEL``: a name or a local path,
+  by ``core.model_files``; or ``EMBEDDING_MODEL``: a name or a local path,
   ``name@N`` keeping the first N dimensions of a Matryoshka model), with the
   model's own query and document prompts, run by the
   fastest backend this machine offers that passes a quality gate against the
@@ -139,7 +139,7 @@ def model_reads(model_label: str, text: str) -> bool:
     return languages == "multilingual" or cjk_ratio(text) <= ENGLISH_MODEL_MAX_CJK
 
 
-# Models assembled from registry packages by ``config.model_files``, under
+# Models assembled from registry packages by ``core.model_files``, under
 # their upstream names: the folder is looked up in the model cache.
 ASSEMBLED_MODELS = {
     "google/embeddinggemma-300m": "embedding-multilingual",
@@ -148,14 +148,14 @@ ASSEMBLED_MODELS = {
 
 
 def _assembled_model_path(name: str) -> str:
-    from config import model_files
+    from core import model_files
 
     folder = model_files.FOLDERS[ASSEMBLED_MODELS[name]]
     found = model_files.cached_folder(folder)
     if found is None:
         raise EmbeddingError(
             f"{folder.name} is not installed in {model_files.cache_dir()}: run "
-            f"`python -m config.model_files {ASSEMBLED_MODELS[name]}` (or `make "
+            f"`python -m core.model_files {ASSEMBLED_MODELS[name]}` (or `make "
             "models`), which downloads and verifies it."
         )
     return str(found)

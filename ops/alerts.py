@@ -130,7 +130,7 @@ def _stalled_queue(config: AlertSettings, now: dt.datetime) -> Evaluation:
 
 
 def _llm_down(config: AlertSettings) -> Evaluation:
-    from config.health import CHECKS
+    from ops.health import CHECKS
 
     try:
         detail = CHECKS["llm"]()

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from config.metrics import HTTP_REQUEST_SECONDS
+from core.metrics import HTTP_REQUEST_SECONDS
 
 
 class RequestMetricsMiddleware:

@@ -17,12 +17,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.network import client_ip
-from config.metrics import render as render_metrics
+from core.metrics import render as render_metrics
 from kb.crypto import keyring
 from kb.index import active_index
 from ops import charts
 from ops.alerts import alert_settings, alerts_run
 from ops.dashboard import RANGES, dashboard_data
+from ops.live_metrics import LiveStateCollector
 from ops.models import AlertSettings, AlertState
 
 
@@ -58,7 +59,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
             status=403,
             content_type="text/plain; charset=utf-8",
         )
-    body, content_type = render_metrics()
+    body, content_type = render_metrics(LiveStateCollector())
     return HttpResponse(body, content_type=content_type)
 
 

@@ -21,9 +21,9 @@ from django.utils import timezone
 
 from accounts.models import ApiToken, User
 from accounts.services import token_create
-from config import model_files
-from config.heartbeat import live_worker_names
 from config.launcher import DEFAULT_LLM_ALIAS, ManagedProcess
+from core import model_files
+from core.heartbeat import live_worker_names
 from inference.models import Conversation, Message
 from ingest.services import ACTIVE_STATUSES, document_upload
 from kb.models import Collection, CollectionGrant, Document, EmbeddingIndex, Role
@@ -304,7 +304,7 @@ def _settle_worker(timeout: float) -> None:
 @pytest.fixture(scope="session")
 def default_llm_url() -> str:
     """The default model (Qwen2.5-Coder-1.5B-Instruct, assembled and verified
-    by config.model_files) on its own llama.cpp server, for the tests of
+    by core.model_files) on its own llama.cpp server, for the tests of
     answers; the rest of the suite runs its plumbing on a tiny model."""
     services = embedded_services()
     gguf = model_files.assemble(model_files.QWEN_CODER_1_5B, progress=print)

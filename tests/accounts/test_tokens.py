@@ -112,7 +112,22 @@ def test_token_limited_to_an_unreadable_collection_is_refused(world: World) -> N
         content_type="application/json",
     )
     assert response.status_code == 400
+    assert "Unknown collection id" in str(response.json()["fields"]["collections"])
+    portal = client.post(
+        "/account/tokens/", {"name": "sneaky", "collections": [world.collection_b.pk]}
+    )
+    # The portal refuses it the same way: an error, no token.
+    assert portal.status_code == 200
+    assert portal.context["form"].errors["collections"]
     assert not ApiToken.objects.filter(user=world.bob).exists()
+    mine = client.post(
+        "/account/tokens/", {"name": "reader", "collections": [world.collection_a.pk]}
+    )
+    token = ApiToken.objects.get(user=world.bob)
+    assert mine.status_code == 200 and token.collection_scoped
+    assert list(token.collections.values_list("pk", flat=True)) == [
+        world.collection_a.pk
+    ]
 
 
 def test_token_lookup_is_one_query_and_brings_its_user(

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from config import model_files
-from config.model_files import (
+from core import model_files
+from core.model_files import (
     ModelFile,
     ModelFileError,
     ModelFolder,

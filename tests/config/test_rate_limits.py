@@ -63,7 +63,7 @@ def test_the_window_slides_over_the_previous_minute(
     )
     start = 60 * 29_000_000  # the start of some minute
     now = {"t": start + 50.0}
-    monkeypatch.setattr("config.throttling.time.time", lambda: now["t"])
+    monkeypatch.setattr("accounts.throttling.time.time", lambda: now["t"])
     assert [client.get("/api/v1/collections/").status_code for _ in range(3)] == [
         200,
         200,

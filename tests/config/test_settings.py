@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config import env
+from core import env
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from config.redis_pool import redis_client
+from core.redis_pool import redis_client
 from inference import queue as queue_module
 from inference.cache import AnswerCache
 from inference.llm import LLMClient

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from accounts.services import token_create
-from config.redis_pool import redis_client
+from core.redis_pool import redis_client
 from inference.models import Message
 from inference.queue import ALIVE_PREFIX, TICKETS
 from tests.conftest import World

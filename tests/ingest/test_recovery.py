@@ -11,7 +11,7 @@ import redis
 from django.conf import settings
 from django.utils import timezone
 
-from config.heartbeat import PROCESS_KEY_PREFIX, live_worker_names
+from core.heartbeat import PROCESS_KEY_PREFIX, live_worker_names
 from ingest.services import reap_stalled
 from kb.models import Chunk, Document
 from tests.conftest import World

@@ -13,7 +13,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from config.env import env_optional_str, env_str
+from core.env import env_optional_str, env_str
 
 
 class Command(BaseCommand):

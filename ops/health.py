@@ -16,8 +16,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from config.heartbeat import live_worker_names
-from config.redis_pool import redis_client
+from core.heartbeat import live_worker_names
+from core.redis_pool import redis_client
 
 CHECK_TIMEOUT_SECONDS = 2.0
 

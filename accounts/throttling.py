@@ -22,7 +22,7 @@ from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from accounts.current import request_token
-from config.redis_pool import pooled_redis
+from core.redis_pool import pooled_redis
 
 logger = logging.getLogger(__name__)
 

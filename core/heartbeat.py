@@ -89,7 +89,7 @@ def dead_claims(names: set[str]) -> set[str]:
     asked, so nothing is re-queued on a guess."""
     if not names:
         return set()
-    from config.redis_pool import redis_client
+    from core.redis_pool import redis_client
 
     ordered = sorted(names)
     try:
@@ -101,7 +101,7 @@ def dead_claims(names: set[str]) -> set[str]:
 
 
 def _keep_process_alive(name: str) -> None:
-    from config.redis_pool import redis_client
+    from core.redis_pool import redis_client
 
     while True:
         try:
@@ -117,7 +117,7 @@ def start_process_liveness(**kwargs: Any) -> None:
     if _process_pid == os.getpid():
         return
     name = f"{socket.gethostname()}:{os.getpid()}"
-    from config.redis_pool import redis_client
+    from core.redis_pool import redis_client
 
     try:
         redis_client().set(PROCESS_KEY_PREFIX + name, 1, ex=PROCESS_ALIVE_SECONDS)

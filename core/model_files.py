@@ -13,7 +13,7 @@ The joined file is kept in a cache outside the checkout
 (``ARCHIVIST_MODEL_CACHE``, by default ``~/.cache/archivist/models``), so a
 second ``make run`` or a fresh checkout on the same machine fetches nothing.
 
-``python -m config.model_files llm`` assembles the default LLM and prints its
+``python -m core.model_files llm`` assembles the default LLM and prints its
 path; the Makefile and the Dockerfile run it at install time. Only the
 standard library is used: it runs before the project's dependencies exist.
 """
