@@ -84,7 +84,8 @@ def ingest_texts(
     run in this process instead of a Celery worker. Returns document pk -> doc_id."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from ingest.services import document_ingest, document_upload
+    from ingest.documents import document_upload
+    from ingest.pipeline import document_ingest
 
     mapping: dict[int, str] = {}
     for doc_id, text in docs:

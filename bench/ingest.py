@@ -105,9 +105,10 @@ def main() -> None:
     with bench_stack(), tempfile.TemporaryDirectory() as folder:
         from django.core.files.uploadedfile import SimpleUploadedFile
 
+        from ingest.documents import document_upload
         from ingest.filetypes import detect
         from ingest.parsing import parse_file
-        from ingest.services import document_ingest, document_upload
+        from ingest.pipeline import document_ingest
         from kb.embedding import (
             BUNDLED_MODEL_NAME,
             LocalEmbedder,

@@ -259,7 +259,7 @@ def main() -> None:
             text_index_sql = cursor.fetchone()[0]
             cursor.execute("DROP INDEX chunk_search_vector")
             # Each passage's full-text vector as ingestion makes it
-            # (ingest.services.INSERT_CHUNKS_SQL), computed once per passage.
+            # (ingest.pipeline.INSERT_CHUNKS_SQL), computed once per passage.
             texts = passages(PASSAGES, settings.CHUNK_MAX_CHARS)
             cursor.execute(
                 f"SELECT to_tsvector('{TEXT_SEARCH_CONFIG}', segmented)::text"  # noqa: S608

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from core.tasks import enqueue_on_commit
 from inference import prompts
 from inference.llm import LLMClient, LLMError, estimate_tokens
 from inference.models import DocumentSummary
@@ -28,12 +29,11 @@ SUMMARY_WORDS = 200
 # asking again starts it afresh.
 STALE_AFTER = dt.timedelta(minutes=15)
 PART_MAX_TOKENS = 192
+SUMMARY_TASK = "inference.tasks.summarize_document"
 
 
 def summary_request(*, document: Document) -> DocumentSummary:
     """Queue a (new) summary of the document's current version."""
-    from inference.tasks import summarize_document
-
     with transaction.atomic():
         summary, created = DocumentSummary.objects.select_for_update().get_or_create(
             document=document
@@ -49,7 +49,7 @@ def summary_request(*, document: Document) -> DocumentSummary:
         summary.error = ""
         summary.progress = 0
         summary.save()
-        transaction.on_commit(lambda: summarize_document.delay(document.pk))
+        enqueue_on_commit(SUMMARY_TASK, document.pk)
     return summary
 
 

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from accounts.current import request_token, signed_in_user
 from core.pagination import BoundedLimitOffsetPagination, page_of
-from ingest import services
+from ingest import documents
 from ingest.views import download_response
 from kb import selectors
 from kb.models import Action, Document
@@ -85,7 +85,7 @@ class CollectionDocumentViewSet(viewsets.ViewSet):
         data.is_valid(raise_exception=True)
         results: list[dict[str, Any]] = []
         for uploaded in data.validated_data["files"]:
-            outcome = services.document_upload(
+            outcome = documents.document_upload(
                 collection=collection,
                 uploaded=uploaded,
                 uploader=signed_in_user(request),
@@ -127,7 +127,7 @@ class DocumentViewSet(viewsets.ViewSet):
     @extend_schema(responses={204: None})
     def destroy(self, request: Request, pk: int) -> Response:
         document = self._get(pk, Action.EDIT)
-        services.document_delete(
+        documents.document_delete(
             document=document, actor=signed_in_user(request), request=request
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -147,7 +147,7 @@ class DocumentViewSet(viewsets.ViewSet):
     @action(detail=True, methods=["post"])
     def reingest(self, request: Request, pk: int) -> Response:
         document = self._get(pk, Action.EDIT)
-        if not services.document_reingest(document=document):
+        if not documents.document_reingest(document=document):
             return Response(
                 {"detail": "The document is still being ingested."},
                 status=status.HTTP_409_CONFLICT,
@@ -167,7 +167,7 @@ class DocumentViewSet(viewsets.ViewSet):
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: int) -> Response:
         document = self._get(pk, Action.EDIT)
-        if not services.document_cancel(document=document):
+        if not documents.document_cancel(document=document):
             return Response(
                 {"detail": "The document is not being ingested."},
                 status=status.HTTP_409_CONFLICT,

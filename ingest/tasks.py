@@ -7,7 +7,7 @@ import logging
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from ingest import services
+from ingest import pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +27,9 @@ def ingest_document(document_id: int) -> None:
     if not Document.objects.filter(pk=document_id).exists():
         logger.info("Document %s no longer exists; skipping", document_id)
         return
-    services.document_ingest(document_id=document_id)
+    pipeline.document_ingest(document_id=document_id)
 
 
 @shared_task(acks_late=True)
 def reap_stalled_ingestions() -> dict[str, int]:
-    return services.reap_stalled()
+    return pipeline.reap_stalled()

@@ -14,7 +14,7 @@ from accounts.current import signed_in_user
 from accounts.models import AuditEvent
 from accounts.services import audit_record
 from core.inputs import parse_id, safe_next
-from ingest import services
+from ingest import documents
 from ingest.files import open_original
 from kb import selectors
 from kb.models import Action, Collection, Document, Role
@@ -53,7 +53,7 @@ def document_upload(request: HttpRequest, pk: int) -> HttpResponse:
     if not files:
         messages.error(request, _("Choose one or more files to upload."))
     for uploaded in files:
-        outcome = services.document_upload(
+        outcome = documents.document_upload(
             collection=collection,
             uploaded=uploaded,
             uploader=signed_in_user(request),
@@ -135,7 +135,7 @@ def download_response(request: HttpRequest, document: Document) -> FileResponse:
 def document_delete(request: HttpRequest, pk: int) -> HttpResponse:
     document = selectors.document_for_action(request.user, pk, Action.EDIT)
     collection = document.collection
-    services.document_delete(
+    documents.document_delete(
         document=document, actor=signed_in_user(request), request=request
     )
     messages.success(
@@ -155,17 +155,17 @@ def document_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     document = selectors.document_for_action(request.user, pk, Action.EDIT)
     handlers = {
         "retry": (
-            services.document_retry,
+            documents.document_retry,
             _("Queued again."),
             _("Only failed or cancelled documents can be retried."),
         ),
         "cancel": (
-            services.document_cancel,
+            documents.document_cancel,
             _("Cancelled."),
             _("This document is not being ingested."),
         ),
         "reingest": (
-            services.document_reingest,
+            documents.document_reingest,
             _("Queued for re-ingestion."),
             _("Wait until the current ingestion ends."),
         ),
@@ -195,7 +195,7 @@ def document_replace(request: HttpRequest, pk: int) -> HttpResponse:
     if uploaded is None:
         messages.error(request, _("Choose the new version's file."))
         return redirect(document)
-    outcome = services.document_upload(
+    outcome = documents.document_upload(
         collection=document.collection,
         uploaded=uploaded,
         uploader=signed_in_user(request),

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent
 from accounts.services import audit_record
-from ingest.services import document_delete
+from ingest.documents import document_delete
 from kb.models import Chunk, Collection, Document
 from kb.services import collection_touch
 

@@ -25,7 +25,8 @@ from config.launcher import DEFAULT_LLM_ALIAS, ManagedProcess
 from core import model_files
 from core.heartbeat import live_worker_names
 from inference.models import Conversation, Message
-from ingest.services import ACTIVE_STATUSES, document_upload
+from ingest.documents import document_upload
+from ingest.pipeline import ACTIVE_STATUSES
 from kb.models import Collection, CollectionGrant, Document, EmbeddingIndex, Role
 from kb.search import SearchResult
 from kb.services import collection_create, grant_set

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from ingest.services import UploadOutcome, document_upload
+from ingest.documents import UploadOutcome, document_upload
 from kb.models import Collection, Document
 from tests.conftest import World
 

@@ -79,7 +79,7 @@ def test_new_version_keeps_identity_and_replaces_chunks(ingest_world: World) -> 
     wait_final([first.document.pk], timeout=180)
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from ingest.services import document_upload
+    from ingest.documents import document_upload
 
     second = document_upload(
         collection=world.collection_a,
@@ -178,7 +178,7 @@ def test_a_batch_longer_than_a_slice_writes_every_document_once(
     the next slice is encoded, including one whose chunks span two slices."""
     from django.db import transaction
 
-    from ingest.services import EMBED_SLICE_CHUNKS
+    from ingest.pipeline import EMBED_SLICE_CHUNKS
 
     world = ingest_world
 

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from core.heartbeat import PROCESS_KEY_PREFIX, live_worker_names
-from ingest.services import reap_stalled
+from ingest.pipeline import reap_stalled
 from kb.models import Chunk, Document
 from tests.conftest import World
 from tests.ingest.conftest import FORMATS, upload, wait_final

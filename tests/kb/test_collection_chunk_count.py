@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.db import connection
 
-from ingest.services import MARK_READY_SQL
+from ingest.pipeline import MARK_READY_SQL
 from kb.models import Collection, Document
 from ops.retention import document_archive
 from tests.conftest import World

@@ -15,7 +15,7 @@ from django.db import connection
 from django.test import Client
 
 from accounts.services import token_create
-from ingest.services import chunk_rows_insert
+from ingest.pipeline import chunk_rows_insert
 from kb import search as search_module
 from kb.embedding import embedder_for_model
 from kb.index import active_model_name

@@ -14,7 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from ingest.services import document_upload
+from ingest.documents import document_upload
 from kb.crypto import (
     CANARY_NAME,
     SEGMENT_BYTES,

@@ -10,7 +10,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from accounts.models import AuditEvent
-from ingest.services import document_reingest
+from ingest.documents import document_reingest
 from kb.models import Chunk, Collection, Document
 from kb.search import search_chunks
 from ops.retention import audit_retention, retention_run
