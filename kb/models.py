@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -50,6 +51,28 @@ def _token_allows(token: ApiToken | None, action: Action) -> bool:
     return not (token.read_only and action != Action.VIEW)
 
 
+@dataclass(frozen=True)
+class PermissionShape:
+    """Everything ``for_user``'s filter depends on, and nothing else: its SQL
+    is a function of these fields alone, so they are a safe key for caching
+    that SQL (kb.search compiles it once per shape). ``user_id`` is None when
+    nothing is allowed."""
+
+    action: str
+    user_id: int | None
+    scoped_token_id: int | None
+
+
+def permission_shape(
+    user: Any, action: Action = Action.VIEW, token: ApiToken | None = None
+) -> PermissionShape:
+    signed_in = user is not None and user.is_authenticated and user.is_active
+    if not signed_in or not _token_allows(token, action):
+        return PermissionShape(str(action), None, None)
+    scoped = token.pk if token is not None and token.collection_scoped else None
+    return PermissionShape(str(action), int(user.pk), scoped)
+
+
 class CollectionQuerySet(models.QuerySet["Collection"]):
     def for_user(
         self, user: Any, action: Action = Action.VIEW, *, token: ApiToken | None = None
@@ -60,18 +83,22 @@ class CollectionQuerySet(models.QuerySet["Collection"]):
         (they administer through the admin site). A token narrows further:
         read-only tokens only view; scoped tokens only reach their
         collections."""
-        if user is None or not user.is_authenticated or not user.is_active:
+        return self.for_shape(permission_shape(user, action, token))
+
+    def for_shape(self, shape: PermissionShape) -> CollectionQuerySet:
+        """``for_user``'s filter, from its shape alone (see PermissionShape)."""
+        if shape.user_id is None:
             return self.none()
-        if not _token_allows(token, action):
-            return self.none()
-        roles = ROLES_ALLOWED[action]
+        roles = ROLES_ALLOWED[Action(shape.action)]
         # The user's own grants and their groups' grants, each read through
         # its index: the cost follows this user's grants, not every grant in
         # the installation (an EXISTS tested each collection against a join
         # of all grants with all group memberships; inside the search
         # statement that was a third of its time beyond the vector scan).
-        direct = CollectionGrant.objects.filter(user=user, role__in=roles)
-        memberships = get_user_model().groups.through.objects.filter(user=user)
+        direct = CollectionGrant.objects.filter(user_id=shape.user_id, role__in=roles)
+        memberships = get_user_model().groups.through.objects.filter(
+            user_id=shape.user_id
+        )
         through_groups = CollectionGrant.objects.filter(
             group__in=memberships.values("group_id"), role__in=roles
         )
@@ -79,8 +106,8 @@ class CollectionQuerySet(models.QuerySet["Collection"]):
             through_groups.values("collection_id")
         )
         queryset = self.filter(pk__in=granted)
-        if token is not None and token.collection_scoped:
-            queryset = queryset.filter(api_tokens=token)
+        if shape.scoped_token_id is not None:
+            queryset = queryset.filter(api_tokens=shape.scoped_token_id)
         return queryset
 
 

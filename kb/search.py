@@ -43,7 +43,7 @@ from psycopg.pq import Format
 
 from accounts.models import ApiToken
 from kb.embedding import embedder_for_model, embedding_model_label, model_reads
-from kb.models import Action, Collection
+from kb.models import Action, Collection, PermissionShape, permission_shape
 from kb.rerank import RERANK_CANDIDATES, rerank_scores, reranker_enabled
 from kb.search_sql import (
     EXACT_BY_COLLECTION,
@@ -287,33 +287,26 @@ def _scope_sql(
     return narrowed, [*permitted_params, list(filters.collection_ids)]
 
 
-_permitted_sql_cache: dict[tuple[Any, ...], tuple[str, tuple[Any, ...]]] = {}
+_permitted_sql_cache: dict[PermissionShape, tuple[str, tuple[Any, ...]]] = {}
 
 
 def _permitted_sql(user: Any, token: ApiToken | None) -> tuple[str, list[Any]]:
     """The permitted collections as SQL for a subquery. The statement reads
-    the grants when it runs; its text depends only on the attributes in the
-    key, so it is compiled once per user and token state, not per search."""
-    key = (
-        getattr(user, "pk", None),
-        getattr(user, "is_authenticated", False),
-        getattr(user, "is_active", False),
-        *(
-            (token.pk, token.is_usable, token.read_only, token.collection_scoped)
-            if token is not None
-            else ()
-        ),
-    )
-    compiled = _permitted_sql_cache.get(key)
+    the grants when it runs; its text and values follow from the permission
+    shape alone (``kb.models.permission_shape``, which ``for_user`` itself
+    goes through), so it is compiled once per shape, not per search, and can
+    never be one made for other attributes."""
+    shape = permission_shape(user, Action.VIEW, token)
+    compiled = _permitted_sql_cache.get(shape)
     if compiled is None:
-        queryset = Collection.objects.for_user(user, Action.VIEW, token=token)
+        queryset = Collection.objects.for_shape(shape)
         # No ORDER BY: the statement only needs these two columns.
         sql, params = (
             queryset.order_by().values("id", "chunk_count").query.sql_with_params()
         )
         if len(_permitted_sql_cache) >= 10_000:
             _permitted_sql_cache.clear()
-        compiled = _permitted_sql_cache[key] = (sql, tuple(params))
+        compiled = _permitted_sql_cache[shape] = (sql, tuple(params))
     return compiled[0], list(compiled[1])
 
 

@@ -201,3 +201,23 @@ def test_a_hidden_collections_name_is_not_confirmed(world: World) -> None:
     portal = client.post("/collections/", {"name": "COLLECTION A", "description": ""})
     assert portal.status_code == 200
     assert "already exists" in portal.content.decode()
+
+
+def test_the_permission_shape_is_all_the_filter_depends_on(world: World) -> None:
+    """kb.search caches the permission SQL by this shape: every change that
+    changes what for_user returns must change the shape too."""
+    from django.utils import timezone
+
+    from kb.models import permission_shape
+
+    token = world.token_b
+    before = permission_shape(world.alice, Action.VIEW, token)
+    sql = str(Collection.objects.for_user(world.alice, token=token).query)
+    assert str(Collection.objects.for_shape(before).query) == sql
+    token.revoked_at = timezone.now()
+    revoked = permission_shape(world.alice, Action.VIEW, token)
+    assert revoked != before
+    assert not Collection.objects.for_shape(revoked).exists()
+    world.alice.is_active = False
+    assert permission_shape(world.alice).user_id is None
+    assert permission_shape(world.bob) != permission_shape(world.charlie)
