@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.http import StreamingHttpResponse
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.exceptions import NotFound, Throttled, ValidationError
@@ -128,7 +129,7 @@ class AskAPIView(APIView):
                 .first()
             )
             if conversation is None:
-                raise ValidationError({"conversation": ["No such conversation."]})
+                raise ValidationError({"conversation": [_("No such conversation.")]})
         try:
             events = services.ask(
                 user=signed_in_user(request),
@@ -292,7 +293,7 @@ class DocumentSummaryAPIView(APIView):
         )
         summary = DocumentSummary.objects.filter(document=document).first()
         if summary is None:
-            raise NotFound("This document has no summary yet; POST to write one.")
+            raise NotFound(_("This document has no summary yet; POST to write one."))
         return Response(SummaryOutput(summary).data)
 
     @extend_schema(request=None, responses={202: SummaryOutput})

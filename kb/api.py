@@ -182,7 +182,7 @@ class GrantInput(serializers.Serializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if bool(attrs.get("username")) == bool(attrs.get("group")):
-            raise serializers.ValidationError("Give either username or group.")
+            raise serializers.ValidationError(_("Give either username or group."))
         if attrs.get("username"):
             user = (
                 get_user_model()
@@ -191,12 +191,12 @@ class GrantInput(serializers.Serializer):
             )
             if user is None:
                 raise serializers.ValidationError(
-                    {"username": "No active user has this username."}
+                    {"username": _("No active user has this username.")}
                 )
             return {"user": user, "role": attrs["role"]}
         group = Group.objects.filter(name=attrs["group"]).first()
         if group is None:
-            raise serializers.ValidationError({"group": "No group has this name."})
+            raise serializers.ValidationError({"group": _("No group has this name.")})
         return {"group": group, "role": attrs["role"]}
 
 
