@@ -133,7 +133,10 @@ def main() -> None:
         from config.launcher import free_port
         from kb import search as search_module
         from kb.models import Role
+        from kb.search import execute as search_execute
         from kb.search import search_chunks
+        from kb.search import service as search_service
+        from kb.search import tuning as search_tuning
         from kb.services import collection_create, grant_set
 
         owner, _ = User.objects.get_or_create(username="latency-owner")
@@ -204,21 +207,21 @@ def main() -> None:
                 )
                 return super().execute(query, params, **options)
 
-        statement_cursor = search_module._statement_cursor
+        statement_cursor = search_execute.statement_cursor
 
         def recording_cursor() -> Any:
             return RecordingCursor(statement_cursor().connection)
 
-        search_module._statement_cursor = recording_cursor
+        search_execute.statement_cursor = recording_cursor
         # Captured as a search that is not alone in its process sends them:
         # the one statement. (A search alone embeds its query while its
         # lexical half runs, and so sends that half and then the rest as two
         # statements; the direct side replays the least SQL a search sends.)
-        with search_module._searches_running.one():
+        with search_service._searches_running.one():
             for query in queries:
                 record_into = statements[query] = []
                 search_chunks(user=reader, query=query)
-        search_module._statement_cursor = statement_cursor
+        search_execute.statement_cursor = statement_cursor
         dsn = connection.get_connection_params()
         database = [
             psycopg.connect(
@@ -226,7 +229,7 @@ def main() -> None:
                 password=dsn.get("password"), port=dsn.get("port"),
                 # As the service: only what it prepares is prepared, and
                 # a pipelined group is its own transaction.
-                prepare_threshold=search_module.PREPARE_ONLY_WHEN_ASKED,
+                prepare_threshold=search_tuning.PREPARE_ONLY_WHEN_ASKED,
                 autocommit=True,
             )
             for _ in range(16)

@@ -420,7 +420,7 @@ def main() -> None:
 
         print(f"# exact scan below {EXACT_SCAN_MAX_CHUNKS:,} permitted chunks")
 
-        from kb import search as search_module
+        from kb.search import tuning as search_module
 
         ef_values = [int(v) for v in args.ef.split(",") if v.strip()] or [
             search_module.HNSW_EF_SEARCH

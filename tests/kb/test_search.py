@@ -20,7 +20,15 @@ from kb import search as search_module
 from kb.embedding import embedder_for_model
 from kb.index import active_model_name
 from kb.models import Collection, Document, Role
-from kb.search import SearchFilters, SearchResult, search_chunks
+from kb.search import (
+    SearchFilters,
+    SearchResult,
+    execute,
+    search_chunks,
+    service,
+    tuning,
+)
+from kb.search import statement as search_statement
 from kb.services import collection_create, grant_revoke, grant_set
 from kb.text import segment
 from tests.conftest import World, embedding_storage, make_user
@@ -104,7 +112,7 @@ def test_tiny_permitted_set_still_gets_a_full_page(
     _insert_synthetic_chunks(big, 3000, seed=1)
     _insert_synthetic_chunks(small, 12, seed=2)
     monkeypatch.setattr(
-        search_module, "EXACT_SCAN_MAX_CHUNKS", 10_000 if path == "exact" else 0
+        tuning, "EXACT_SCAN_MAX_CHUNKS", 10_000 if path == "exact" else 0
     )
     query_vector = np.random.default_rng(3).normal(size=384).astype(np.float32)
     result = search_chunks(
@@ -126,7 +134,7 @@ def test_search_leaves_no_settings_behind_in_the_callers_transaction(
     planner settings of the search must not outlive it there."""
     _insert_synthetic_chunks(world.collection_a, 30, seed=9)
     monkeypatch.setattr(
-        search_module, "EXACT_SCAN_MAX_CHUNKS", 10_000 if path == "exact" else 0
+        tuning, "EXACT_SCAN_MAX_CHUNKS", 10_000 if path == "exact" else 0
     )
     with connection.cursor() as cursor:
         cursor.execute("SHOW enable_seqscan")
@@ -162,7 +170,7 @@ def test_search_outside_a_transaction_is_one_and_leaves_no_settings(
     _insert_synthetic_chunks(big, 3000, seed=1)
     _insert_synthetic_chunks(small, 12, seed=2)
     monkeypatch.setattr(
-        search_module, "EXACT_SCAN_MAX_CHUNKS", 10_000 if path == "exact" else 0
+        tuning, "EXACT_SCAN_MAX_CHUNKS", 10_000 if path == "exact" else 0
     )
     assert connection.get_autocommit()
     with connection.cursor() as cursor:
@@ -197,7 +205,7 @@ def test_a_failed_search_leaves_the_callers_transaction_usable(
     leave it aborted for whatever the caller does next."""
     _insert_synthetic_chunks(world.collection_a, 5, seed=12)
     monkeypatch.setattr(
-        search_module, "_search_settings", lambda candidates: {"hnsw.ef_search": "0"}
+        tuning, "search_settings", lambda candidates: {"hnsw.ef_search": "0"}
     )
     with pytest.raises(psycopg.errors.InvalidParameterValue):
         search_chunks(
@@ -435,7 +443,7 @@ def test_a_given_lexical_list_is_checked_against_permissions_again(
     values = {
         "dense_on": True,
         "lexical_on": False,
-        **search_module._tuning_values(),
+        **tuning.tuning_values(),
         "text": "",
         "dense_weight": 0.0,
         "limit": 10,
@@ -445,7 +453,7 @@ def test_a_given_lexical_list_is_checked_against_permissions_again(
     }
     vector = np.ones(384, dtype=np.float32) / np.sqrt(384)
     for user, expected in ((world.charlie, set()), (world.alice, set(listed))):
-        statement = search_module._SearchStatement.build(
+        statement = execute.SearchStatement.build(
             user=user,
             token=None,
             filters=search_module.SearchFilters(),
@@ -482,13 +490,13 @@ def test_only_a_search_alone_in_its_process_embeds_while_lexical_runs(
     one statement instead, and both give the same ranking."""
     _insert_synthetic_chunks(world.collection_a, 60, seed=10)
     query = "synthetic passage about budgets 23"
-    counting = _CountingExecutor(search_module._QUERY_EMBEDDING)
-    monkeypatch.setattr(search_module, "_QUERY_EMBEDDING", counting)
+    counting = _CountingExecutor(service._QUERY_EMBEDDING)
+    monkeypatch.setattr(service, "_QUERY_EMBEDDING", counting)
 
     alone = search_chunks(user=world.alice, query=query, limit=20)
     assert counting.submitted == 1
 
-    with search_module._searches_running.one() as first_is_alone:
+    with service._searches_running.one() as first_is_alone:
         assert first_is_alone
         busy = search_chunks(user=world.alice, query=query, limit=20)
     assert counting.submitted == 1
@@ -512,7 +520,7 @@ def test_hybrid_search_keeps_permissions_in_both_of_its_forms(
     _insert_synthetic_chunks(world.collection_a, 5, seed=12)
     query = "synthetic passage budgets"
     with (
-        search_module._searches_running.one()
+        service._searches_running.one()
         if running == "beside_another"
         else nullcontext()
     ):
@@ -529,13 +537,13 @@ def test_search_statement_placeholders_become_postgresql_ones() -> None:
     """One number per name however often it recurs, a doubled % made single
     (as in ORM SQL), and a placeholder without a name refused rather than
     sent with the wrong value."""
-    statement = search_module._ServerSQL.from_named(
+    statement = search_statement.ServerSQL.from_named(
         "SELECT %(a)s, %(b)s, %(a)s WHERE name LIKE 'x%%'"
     )
     assert statement.text == "SELECT $1, $2, $1 WHERE name LIKE 'x%'"
     assert statement.values({"b": 2, "a": 1, "unused": 3}) == [1, 2]
     with pytest.raises(ValueError):
-        search_module._ServerSQL.from_named("SELECT %(a)s, %s")
+        search_statement.ServerSQL.from_named("SELECT %(a)s, %s")
 
 
 def test_lexical_candidates_keep_permissions_on_both_paths(world: World) -> None:
@@ -569,7 +577,7 @@ def test_lexical_candidates_come_from_the_rarest_words(
     """Candidates are the chunks holding the query's rarest words, up to a
     budget of chunks: a passage with a rare word is found among many with a
     common one, and a query of common words alone still fills its page."""
-    monkeypatch.setattr(search_module, "LEXICAL_SEED_CHUNKS", 5)
+    monkeypatch.setattr(tuning, "LEXICAL_SEED_CHUNKS", 5)
     texts = ["budget report"] * 30 + ["budget zebra"]
     document = _insert_synthetic_chunks(
         world.collection_a, len(texts), seed=33, texts=texts
@@ -583,7 +591,7 @@ def test_lexical_candidates_come_from_the_rarest_words(
     )
 
     # At most LEXICAL_MAX_MATCHED candidates are ranked.
-    monkeypatch.setattr(search_module, "LEXICAL_MAX_MATCHED", 7)
+    monkeypatch.setattr(tuning, "LEXICAL_MAX_MATCHED", 7)
     assert (
         len(search_chunks(user=world.alice, query="budget", mode="lexical").hits) == 7
     )
@@ -605,9 +613,7 @@ def test_a_collection_filter_is_the_scope_of_the_search(
         texts=[f"synthetic budgets budgets review {i}" for i in range(400)],
     )
     # Between the small collection's size and everything alice may read.
-    monkeypatch.setattr(
-        search_module, "EXACT_SCAN_MAX_CHUNKS", 100 if path == "exact" else 10
-    )
+    monkeypatch.setattr(tuning, "EXACT_SCAN_MAX_CHUNKS", 100 if path == "exact" else 10)
     small = SearchFilters(collection_ids=(world.collection_a.pk,))
     query = "synthetic passage about budgets"
     hers = search_chunks(user=world.alice, query=query, limit=10, filters=small)
@@ -636,7 +642,7 @@ def test_a_document_filter_chooses_the_path_by_its_own_size(
     document, a full page of its chunks."""
     _insert_synthetic_chunks(world.collection_a, 300, seed=23)
     document = _insert_synthetic_chunks(world.collection_a, 15, seed=24)
-    monkeypatch.setattr(search_module, "EXACT_SCAN_MAX_CHUNKS", 100)
+    monkeypatch.setattr(tuning, "EXACT_SCAN_MAX_CHUNKS", 100)
     result = search_chunks(
         user=world.bob,
         query="synthetic budgets",

@@ -50,7 +50,7 @@ from typing import Literal
 # - ``lexical``: the candidates ranked by IDF-weighted ts_rank over all the
 #   query's words. A search with no usable word does not run this part.
 # - ``lexical_trust`` and ``fused``: reciprocal rank fusion of the two lists,
-#   the lexical one weighted per query (``kb.search.LEXICAL_TRUST_*``).
+#   the lexical one weighted per query (``kb.search.tuning.LEXICAL_TRUST_*``).
 # ``HITS_SELECT``, the last select, always returns the ``scope`` row, with no
 # hit when nothing matched.
 SEARCH_CTES = """
