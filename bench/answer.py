@@ -105,11 +105,11 @@ def semantic_wrong_hits() -> None:
     from django.conf import settings
 
     from inference.cache import AnswerCache, CachedAnswer, scope_key, signature
-    from kb.embedding import get_embedder
+    from kb.embedding import embedder_for
     from kb.search import dense_weight
 
     pairs = read_jsonl(PARAPHRASES)
-    embedder = get_embedder()
+    embedder = embedder_for()
     cache = AnswerCache()
     ours = {"right": 0, "wrong": 0, "missed": 0}
     cosine_only = {"right": 0, "wrong": 0, "missed": 0}

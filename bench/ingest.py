@@ -113,12 +113,12 @@ def main() -> None:
             BUNDLED_MODEL_NAME,
             LocalEmbedder,
             _neighbour_overlap,
-            get_embedder,
+            embedder_for,
         )
         from kb.models import Chunk, Document
 
         user, collection = bench_user_and_collection("bench-ingest")
-        embedder = get_embedder()
+        embedder = embedder_for()
         print(
             f"# embedding backend: {embedder.backend} ({embedder.model_name})",
             flush=True,

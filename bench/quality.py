@@ -93,9 +93,9 @@ def _index_bytes() -> int:
 
 def _raw_rate(texts: list[str]) -> float:
     """Chunks per second of the model alone on ``texts``."""
-    from kb.embedding import get_embedder
+    from kb.embedding import embedder_for
 
-    embedder = get_embedder()
+    embedder = embedder_for()
     embedder.encode(texts[:8])  # warm
     started = time.perf_counter()
     embedder.encode(texts)

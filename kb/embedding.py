@@ -429,12 +429,6 @@ def _torch() -> Any:
 _embedder_lock = threading.Lock()
 
 
-def get_embedder() -> Embedder:
-    """The process's embedder, loaded on first use (once, whichever thread asks first)."""
-    with _embedder_lock:
-        return _load_embedder()
-
-
 @lru_cache(maxsize=1)
 def _load_embedder() -> Embedder:
     return _build_embedder(settings.EMBEDDING_MODEL)
@@ -470,14 +464,25 @@ def _load_named(model_name: str) -> Embedder:
     return _build_embedder(model_name)
 
 
-def embedder_for_model(model_name: str) -> Embedder:
-    """The embedder of ``model_name``: the configured one when it is that
-    model (already warm in workers), else loaded once per process (during
-    and after ``manage.py reembed``)."""
-    if model_name == embedding_model_label():
-        return get_embedder()
+def embedder_for(
+    model_name: str | None = None, *, dimensions: int | None = None
+) -> Embedder:
+    """The one way to an embedder: of ``model_name`` (the configured model
+    when None, already warm in workers), loaded once per process, whichever
+    thread asks first. With ``dimensions`` (the index's), it must make
+    vectors of that size, else the error says to re-embed."""
+    name = model_name or embedding_model_label()
     with _embedder_lock:
-        return _load_named(model_name)
+        embedder = (
+            _load_embedder() if name == embedding_model_label() else _load_named(name)
+        )
+    if dimensions is not None and embedder.dimensions != dimensions:
+        raise EmbeddingError(
+            f"{name} makes {embedder.dimensions}-dimensional vectors but "
+            f"the index holds {dimensions}: run `manage.py reembed --model "
+            f"{name}` to rebuild the vectors."
+        )
+    return embedder
 
 
 def embedding_model_label() -> str:

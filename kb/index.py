@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from kb.embedding import (
     Embedder,
-    EmbeddingError,
-    embedder_for_model,
+    embedder_for,
     embedding_model_label,
 )
 from kb.models import EMBEDDING_DIMENSIONS, EmbeddingIndex
@@ -37,17 +36,4 @@ def index_embedder(index: EmbeddingIndex | None = None) -> Embedder:
     """The embedder of the model the index holds (``index``, when the caller
     has just read it), checked against the index's dimensions."""
     index = index or active_index()
-    return checked_embedder(index.model_name, index.dimensions)
-
-
-def checked_embedder(model_name: str, dimensions: int | None) -> Embedder:
-    """The embedder of ``model_name``, which must make vectors of the
-    index's ``dimensions`` (unchecked when the index row does not exist yet)."""
-    embedder = embedder_for_model(model_name)
-    if dimensions is not None and embedder.dimensions != dimensions:
-        raise EmbeddingError(
-            f"{model_name} makes {embedder.dimensions}-dimensional vectors but "
-            f"the index holds {dimensions}: run `manage.py reembed --model "
-            f"{model_name}` to rebuild the vectors."
-        )
-    return embedder
+    return embedder_for(index.model_name, dimensions=index.dimensions)

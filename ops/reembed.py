@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent
 from accounts.services import audit_record
-from kb.embedding import Embedder, embedder_for_model, vector_literal
+from kb.embedding import Embedder, embedder_for, vector_literal
 from kb.index import INDEX_ROW, active_index
 from kb.models import EmbeddingIndex, vector_storage
 
@@ -237,7 +237,7 @@ def reembed(
     index = active_index()
     progress(f"Loading {model_name}.")
     try:
-        embedder = embedder_for_model(model_name)
+        embedder = embedder_for(model_name)
     except Exception as exc:
         raise ReembedError(f"Could not load {model_name}: {exc}") from exc
     dimensions = embedder.dimensions

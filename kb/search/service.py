@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from accounts.models import ApiToken
-from kb.embedding import embedder_for_model, embedding_model_label
+from kb.embedding import embedder_for, embedding_model_label
 from kb.rerank import RERANK_CANDIDATES, rerank_scores, reranker_enabled
 from kb.search import tuning
 from kb.search.execute import SearchStatement
@@ -62,7 +62,7 @@ _searches_running = _SearchesRunning()
 def _embed_query(query: str, model_name: str) -> tuple[np.ndarray, float]:
     """The query's vector by ``model_name``, and how long it took (ms)."""
     started = time.perf_counter()
-    vector = embedder_for_model(model_name).encode_query(query)
+    vector = embedder_for(model_name).encode_query(query)
     return vector, (time.perf_counter() - started) * 1000
 
 
@@ -109,7 +109,7 @@ def _search_chunks(
 ) -> SearchResult:
     """``search_chunks``; ``may_overlap``: whether a query still to embed
     may be embedded while the lexical half runs."""
-    from kb.index import checked_embedder
+    from kb.index import embedder_for
 
     global _index_model_seen
     filters = filters or SearchFilters()
@@ -184,7 +184,7 @@ def _search_chunks(
         # The index changed models (manage.py reembed) since this process
         # last looked, or the caller's vector predates it: once more with
         # the index's model (which must make vectors of the index's size).
-        embedder = checked_embedder(scope.index_model, scope.index_dimensions)
+        embedder = embedder_for(scope.index_model, dimensions=scope.index_dimensions)
         model = scope.index_model
         if not vector_is_assumed:
             query_vector = embedder.encode_query(query)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from inference.cache import AnswerCache, CachedAnswer, normalise, scope_key, signature
-from kb.embedding import get_embedder
+from kb.embedding import embedder_for
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -73,7 +73,7 @@ def test_semantic_tier_serves_paraphrases_but_not_near_misses(db: None) -> None:
     cache.purge()
     scope = scope_key([(99, 1)], embedding_model=MODEL)
     question = "What is the refund window for Zephyr headphones?"
-    embedder = get_embedder()
+    embedder = embedder_for()
     cache.put(
         scope,
         question,

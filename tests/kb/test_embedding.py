@@ -18,7 +18,7 @@ from kb.embedding import (
     LocalEmbedder,
     RemoteEmbedder,
     _load_embedder,
-    get_embedder,
+    embedder_for,
 )
 from kb.openvino_backend import OPENVINO_QUERY_TOKEN_BUCKETS
 
@@ -47,7 +47,7 @@ def test_forced_fp32_is_the_reference_backend(fp32: LocalEmbedder) -> None:
 
 
 def test_the_chosen_backend_keeps_fp32_geometry(fp32: LocalEmbedder) -> None:
-    chosen = get_embedder()
+    chosen = embedder_for()
     assert chosen.backend in {
         "openvino-bf16",
         "torch-bf16",
@@ -66,7 +66,7 @@ def test_a_query_alone_gets_the_vector_it_gets_in_a_batch() -> None:
     """Queries of every length up to past the longest padded shape (the
     tokenizer adds two tokens): alone, a short one is padded to a fixed
     length and run by a model compiled for it; the padding changes nothing."""
-    chosen = get_embedder()
+    chosen = embedder_for()
     texts = [" ".join(["cells"] * count) for count in range(1, 70)]
     batched = chosen.encode(texts)
     alone = np.stack([chosen.encode([text])[0] for text in texts])
@@ -156,7 +156,7 @@ def test_configured_remote_server_becomes_the_embedder(
     settings.EMBEDDING_MODEL = "served-model"
     _load_embedder.cache_clear()
     try:
-        embedder = get_embedder()
+        embedder = embedder_for()
         assert embedder.backend == "remote"
         assert embedder.model_name == "served-model"
     finally:
@@ -169,6 +169,6 @@ def test_a_remote_url_without_a_model_name_is_refused(settings: Any) -> None:
     _load_embedder.cache_clear()
     try:
         with pytest.raises(EmbeddingError, match="EMBEDDING_MODEL"):
-            get_embedder()
+            embedder_for()
     finally:
         _load_embedder.cache_clear()

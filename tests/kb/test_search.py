@@ -17,7 +17,7 @@ from django.test import Client
 from accounts.services import token_create
 from ingest.pipeline import chunk_rows_insert
 from kb import search as search_module
-from kb.embedding import embedder_for_model
+from kb.embedding import embedder_for
 from kb.index import active_model_name
 from kb.models import Collection, Document, Role
 from kb.search import (
@@ -412,7 +412,7 @@ def test_hybrid_fused_here_ranks_as_the_one_statement(world: World) -> None:
     _insert_synthetic_chunks(world.collection_a, 150, seed=8)
     query = "synthetic passage about budgets 17"
     model = active_model_name()
-    vector = embedder_for_model(model).encode_query(query)
+    vector = embedder_for(model).encode_query(query)
 
     apart = search_chunks(user=world.alice, query=query, limit=30)
     together = search_chunks(

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from django.db import connection
 
-from kb.embedding import embedder_for_model
+from kb.embedding import embedder_for
 from kb.index import active_index, active_model_name
 from kb.models import Chunk, Document
 from kb.search import SearchResult, search_chunks
@@ -88,7 +88,7 @@ def _assert_one_model(result: SearchResult) -> None:
     """The reported similarities are the query's cosine to each passage under
     the model named: impossible if vectors of two models were compared."""
     assert result.embedding_model is not None
-    embedder = embedder_for_model(result.embedding_model)
+    embedder = embedder_for(result.embedding_model)
     query = embedder.encode_query(QUERY)
     passages = embedder.encode([hit.text for hit in result.hits])
     expected = passages @ query

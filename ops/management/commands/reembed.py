@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from kb.embedding import embedder_for_model
+from kb.embedding import embedder_for
 from kb.index import active_index
 from ops.reembed import ReembedError, index_is_empty, reembed
 
@@ -53,7 +53,7 @@ class Command(BaseCommand):
             return False
         return not (
             index.model_name == model_name
-            and index.dimensions == embedder_for_model(model_name).dimensions
+            and index.dimensions == embedder_for(model_name).dimensions
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
