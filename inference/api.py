@@ -19,8 +19,9 @@ from rest_framework.views import APIView
 from accounts.current import request_token, signed_in_user
 from accounts.throttling import ApiRateThrottle, AskRateThrottle
 from core.streaming import stream_for
-from inference import services
+from inference import conversations, services
 from inference.cache import AnswerCache, hit_rate
+from inference.events import AnswerEvent
 from inference.models import Conversation, DocumentSummary, Message
 from inference.queue import QueueFull
 from inference.selectors import answer_for_user, conversations_for_user
@@ -80,7 +81,7 @@ class AskOutput(serializers.Serializer):
     timings_ms = serializers.DictField(child=serializers.FloatField())
 
 
-def sse(events: Iterator[dict[str, Any]]) -> Iterator[bytes]:
+def sse(events: Iterator[AnswerEvent]) -> Iterator[bytes]:
     try:
         for event in events:
             name = event.get("event", "message")
@@ -194,7 +195,7 @@ class ConversationViewSet(
 
     def perform_update(self, serializer: Any) -> None:
         try:
-            services.conversation_rename(
+            conversations.conversation_rename(
                 conversation=serializer.instance,
                 title=serializer.validated_data.get("title", ""),
             )
@@ -202,7 +203,7 @@ class ConversationViewSet(
             raise ValidationError({"title": [str(exc)]}) from exc
 
     def perform_destroy(self, instance: Conversation) -> None:
-        services.conversation_delete(conversation=instance)
+        conversations.conversation_delete(conversation=instance)
 
 
 class FeedbackInput(serializers.Serializer):
@@ -231,7 +232,7 @@ class FeedbackAPIView(APIView):
         data = FeedbackInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            feedback = services.feedback_set(
+            feedback = conversations.feedback_set(
                 message=message,
                 user=signed_in_user(request),
                 helpful=data.validated_data["helpful"],

@@ -112,21 +112,7 @@ def _search(
         token=caller.token,
         filters=SearchFilters(collection_ids=tuple(collection_ids)),
     )
-    return [
-        {
-            "chunk_id": hit.chunk_id,
-            "document_id": hit.document_id,
-            "document_title": hit.document_title,
-            "collection_id": hit.collection_id,
-            "collection_name": hit.collection_name,
-            "page": hit.page,
-            "section": hit.section_title,
-            "text": hit.text,
-            "score": round(hit.score, 4),
-            "url": hit.url,
-        }
-        for hit in result.hits
-    ]
+    return [hit.as_dict() for hit in result.hits]
 
 
 @server.tool()

@@ -28,6 +28,7 @@ from core.api_errors import openai_error_body
 from core.inputs import parse_id
 from inference import services
 from inference.api import event_stream_response
+from inference.events import AnswerEvent
 from inference.queue import QueueFull
 from kb.models import Action, Collection
 
@@ -224,9 +225,7 @@ class ChatCompletionsView(APIView):
         )
 
 
-def _chunks(
-    events: Iterator[dict[str, Any]], model: str, created: int
-) -> Iterator[bytes]:
+def _chunks(events: Iterator[AnswerEvent], model: str, created: int) -> Iterator[bytes]:
     completion_id = "chatcmpl-pending"
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:

@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from inference.events import PassageDict
 from inference.llm import estimate_tokens
 from kb.text import looks_like_navigation
 
@@ -37,6 +38,20 @@ class Passage:
     section: str
     text: str
     url: str
+
+    def as_event(self) -> PassageDict:
+        """The passage as answer events carry it."""
+        return {
+            "number": self.number,
+            "chunk_id": self.chunk_id,
+            "document_id": self.document_id,
+            "collection_id": self.collection_id,
+            "title": self.title,
+            "page": self.page,
+            "section": self.section,
+            "text": self.text,
+            "url": self.url,
+        }
 
 
 def _shingles(text: str) -> set[str]:

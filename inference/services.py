@@ -19,7 +19,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -32,8 +32,9 @@ from core.metrics import observe_answer
 from inference import prompts
 from inference.cache import AnswerCache, CachedAnswer, scope_key
 from inference.citations import citations_for, is_ungrounded
+from inference.events import AnswerEvent, DoneEvent, PassageDict
 from inference.llm import LLMClient, LLMError, estimate_tokens
-from inference.models import Conversation, Feedback, Message
+from inference.models import Conversation, Message
 from inference.passages import Passage, choose_passages
 from inference.queue import AskQueue, Turn, position_message
 from inference.rendering import answer_html
@@ -113,39 +114,6 @@ def conversation_start(
     return Conversation.objects.create(
         user=user, title=question.strip()[:120], api_token=token
     )
-
-
-def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
-    title = title.strip()
-    if not title:
-        raise AskError(_("A conversation needs a title."))
-    if has_nul(title):
-        raise AskError(str(NUL_REFUSED))
-    conversation.title = title[:200]
-    conversation.save(update_fields=["title", "updated_at"])
-    return conversation
-
-
-def conversation_delete(*, conversation: Conversation) -> None:
-    conversation.delete()
-
-
-def feedback_set(
-    *, message: Message, user: User, helpful: bool, comment: str = ""
-) -> Feedback:
-    if (
-        message.role != Message.Role.ASSISTANT
-        or message.conversation.user_id != user.pk
-    ):
-        raise AskError(_("Feedback can only be given on your own answers."))
-    if has_nul(comment):
-        raise AskError(str(NUL_REFUSED))
-    feedback, _created = Feedback.objects.update_or_create(
-        message=message,
-        user=user,
-        defaults={"helpful": helpful, "comment": comment.strip()[:2000]},
-    )
-    return feedback
 
 
 def _history_messages(conversation: Conversation, before_id: int) -> list[Message]:
@@ -252,7 +220,7 @@ def ask(
     use_cache: bool = True,
     history: list[tuple[str, str]] | None = None,
     wait_when_busy: bool = False,
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[AnswerEvent]:
     """Answer ``question`` for ``user`` as a stream of events (see the module).
     ``history`` (role, text) replaces the conversation's stored turns, for
     stateless clients that send the whole dialogue each time.
@@ -285,7 +253,7 @@ def ask(
     )
 
 
-def _answer_events(*, turn: Turn, **kwargs: Any) -> Iterator[dict[str, Any]]:
+def _answer_events(*, turn: Turn, **kwargs: Any) -> Iterator[AnswerEvent]:
     """The answer's events; its place in the ask queue is given up at the end,
     also when the client goes away."""
     try:
@@ -294,7 +262,7 @@ def _answer_events(*, turn: Turn, **kwargs: Any) -> Iterator[dict[str, Any]]:
         turn.release()
 
 
-def _queue_events(turn: Turn, language: str) -> Iterator[dict[str, Any]]:
+def _queue_events(turn: Turn) -> Iterator[AnswerEvent]:
     """Wait for the model, telling the asker their place meanwhile."""
     for ahead in turn.wait():
         yield {
@@ -315,7 +283,7 @@ def _answer_events_in_turn(
     use_cache: bool,
     history: list[tuple[str, str]] | None,
     turn: Turn,
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[AnswerEvent]:
     timings: dict[str, float] = {}
     started = time.perf_counter()
     if conversation is None:
@@ -331,7 +299,7 @@ def _answer_events_in_turn(
     # The model may be slow to rewrite: no connection is held meanwhile.
     connection.close()
     if history:
-        yield from _queue_events(turn, language)
+        yield from _queue_events(turn)
     standalone = standalone_question(llm, history, question)
     timings["rewrite_ms"] = (time.perf_counter() - started) * 1000
     if standalone != question:
@@ -399,12 +367,12 @@ def _answer_events_in_turn(
             "conversation_id": conversation.pk,
             "question_id": asked.pk,
             "standalone_question": standalone,
-            "passages": [asdict(p) for p in passages],
+            "passages": [p.as_event() for p in passages],
         }
         if passages:
             # Nothing from the database is needed while waiting and answering.
             connection.close()
-            yield from _queue_events(turn, language)
+            yield from _queue_events(turn)
             timings["queue_ms"] = turn.waited_seconds * 1000
     except GeneratorExit:
         # The client went away before the model began: recorded as cancelled.
@@ -529,11 +497,13 @@ def _serve_cached(
     standalone: str,
     timings: dict[str, float],
     started: float,
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[AnswerEvent]:
     # The scope already guarantees the asker could read every passage; the
     # check is repeated so a cache bug can never leak one.
     readable = readable_chunk_ids(user, token, [p["chunk_id"] for p in cached.passages])
-    passages = [p for p in cached.passages if p["chunk_id"] in readable]
+    passages = [
+        cast(PassageDict, p) for p in cached.passages if p["chunk_id"] in readable
+    ]
     citations = [c for c in cached.citations if c["chunk_id"] in readable]
     yield {
         "event": "meta",
@@ -589,7 +559,7 @@ def _save_answer(
     return message
 
 
-def _done(message: Message) -> dict[str, Any]:
+def _done(message: Message) -> DoneEvent:
     return {
         "event": "done",
         "message_id": message.pk,
@@ -603,7 +573,7 @@ def _done(message: Message) -> dict[str, Any]:
     }
 
 
-def collect(events: Iterator[dict[str, Any]]) -> dict[str, Any]:
+def collect(events: Iterator[AnswerEvent]) -> dict[str, Any]:
     """``ask``'s events run to the end: one result for clients that do not stream."""
     result: dict[str, Any] = {
         "passages": [],

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.current import signed_in_user
 from core.inputs import parse_id, parse_ids
-from inference import services
+from inference import conversations, services
 from inference.api import event_stream_response, sse
 from inference.cache import AnswerCache, hit_rate
 from inference.queue import QueueFull
@@ -79,7 +79,7 @@ def ask_stream(request: HttpRequest) -> HttpResponseBase:
 def conversation_rename(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = conversation_for_user(request.user, pk)
     try:
-        services.conversation_rename(
+        conversations.conversation_rename(
             conversation=conversation, title=request.POST.get("title", "")
         )
     except services.AskError as exc:
@@ -90,7 +90,9 @@ def conversation_rename(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def conversation_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    services.conversation_delete(conversation=conversation_for_user(request.user, pk))
+    conversations.conversation_delete(
+        conversation=conversation_for_user(request.user, pk)
+    )
     messages.success(request, _("The conversation was deleted."))
     return redirect("inference:ask")
 
@@ -101,7 +103,7 @@ def feedback(request: HttpRequest, pk: int) -> HttpResponse:
     message = answer_for_user(request.user, pk)
     helpful = request.POST.get("helpful") == "1"
     try:
-        services.feedback_set(
+        conversations.feedback_set(
             message=message,
             user=signed_in_user(request),
             helpful=helpful,

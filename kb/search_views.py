@@ -152,20 +152,7 @@ class SearchAPIView(APIView):
             filters=filters,
         )
         hits = [
-            {
-                "chunk_id": hit.chunk_id,
-                "document_id": hit.document_id,
-                "document_title": hit.document_title,
-                "collection_id": hit.collection_id,
-                "collection_name": hit.collection_name,
-                "page": hit.page,
-                "section_title": hit.section_title,
-                "text": hit.text,
-                "score": hit.score,
-                "snippet_html": hit.snippet_html,
-                "url": hit.url,
-            }
-            for hit in result.hits
+            {**hit.as_dict(), "snippet_html": hit.snippet_html} for hit in result.hits
         ]
         body = {
             "query": data.validated_data["q"],

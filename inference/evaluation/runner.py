@@ -26,6 +26,7 @@ from accounts.models import User
 from inference import prompts
 from inference.evaluation.metrics import aggregate, question_scores
 from inference.evaluation.sets import SetQuestion
+from inference.events import PassageDict
 from inference.llm import LLMClient, LLMError
 from inference.models import Conversation, EvaluationResult, EvaluationRun
 from inference.services import ask
@@ -184,7 +185,7 @@ def _answer_one(
 ) -> list[dict[str, str]] | None:
     """Ask one question and score it; the prompt it was answered from."""
     collection_ids = tuple(run.collection_ids)
-    passages: list[dict[str, Any]] = []
+    passages: list[PassageDict] = []
     standalone = result.question
     done: dict[str, Any] = {}
     for event in ask(
@@ -201,7 +202,7 @@ def _answer_one(
             passages = event["passages"]
             standalone = event["standalone_question"]
         elif event["event"] == "done":
-            done = event
+            done = dict(event)
         elif event["event"] == "error":
             done = {"status": "failed", "answer": event["message"], "citations": []}
     text_by_chunk = {p["chunk_id"]: p["text"] for p in passages}

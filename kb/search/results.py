@@ -30,6 +30,22 @@ class SearchHit:
     # Share of the query's word weight (IDF) found in the passage (lexical candidates only).
     lexical_coverage: float | None = None
 
+    def as_dict(self) -> dict[str, Any]:
+        """The hit as the search API and MCP give it (the API adds
+        ``snippet_html``)."""
+        return {
+            "chunk_id": self.chunk_id,
+            "document_id": self.document_id,
+            "document_title": self.document_title,
+            "collection_id": self.collection_id,
+            "collection_name": self.collection_name,
+            "page": self.page,
+            "section_title": self.section_title,
+            "text": self.text,
+            "score": self.score,
+            "url": self.url,
+        }
+
     @property
     def url(self) -> str:
         return chunk_url(self.document_id, self.chunk_id)
