@@ -10,10 +10,12 @@ from typing import Any
 
 from django.conf import settings
 
+from accounts.models import Person
 
-def collection_choices(user: Any) -> list[tuple[int, str]]:
+
+def collection_choices(user: Person) -> list[tuple[int, str]]:
     return list(import_module(settings.TOKEN_SCOPES).collection_choices(user))
 
 
-def limit_token(token: Any, user: Any, collection_ids: Sequence[int]) -> None:
+def limit_token(token: Any, user: Person, collection_ids: Sequence[int]) -> None:
     import_module(settings.TOKEN_SCOPES).limit_token(token, user, collection_ids)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
-from accounts.models import ApiToken
+from accounts.models import ApiToken, Person
 from inference.models import Conversation, Message
 
 
 def conversations_for_user(
-    user: Any, token: ApiToken | None = None
+    user: Person, token: ApiToken | None = None
 ) -> QuerySet[Conversation]:
     """The user's conversations; through a collection-scoped token, only
     those that token started."""
@@ -25,12 +23,12 @@ def conversations_for_user(
 
 
 def conversation_for_user(
-    user: Any, pk: int, token: ApiToken | None = None
+    user: Person, pk: int, token: ApiToken | None = None
 ) -> Conversation:
     return get_object_or_404(conversations_for_user(user, token), pk=pk)
 
 
-def answer_for_user(user: Any, pk: int, token: ApiToken | None = None) -> Message:
+def answer_for_user(user: Person, pk: int, token: ApiToken | None = None) -> Message:
     return get_object_or_404(
         Message.objects.select_related("conversation"),
         pk=pk,

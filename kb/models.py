@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import uuid
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -21,7 +21,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from pgvector.django import HalfVectorField, HnswIndex
 
-from accounts.models import ApiToken
+from accounts.models import ApiToken, Person, User
 
 
 class Role(models.TextChoices):
@@ -64,18 +64,25 @@ class PermissionShape:
 
 
 def permission_shape(
-    user: Any, action: Action = Action.VIEW, token: ApiToken | None = None
+    user: Person, action: Action = Action.VIEW, token: ApiToken | None = None
 ) -> PermissionShape:
-    signed_in = user is not None and user.is_authenticated and user.is_active
-    if not signed_in or not _token_allows(token, action):
+    if (
+        not isinstance(user, User)
+        or not user.is_active
+        or not _token_allows(token, action)
+    ):
         return PermissionShape(str(action), None, None)
     scoped = token.pk if token is not None and token.collection_scoped else None
-    return PermissionShape(str(action), int(user.pk), scoped)
+    return PermissionShape(str(action), user.pk, scoped)
 
 
 class CollectionQuerySet(models.QuerySet["Collection"]):
     def for_user(
-        self, user: Any, action: Action = Action.VIEW, *, token: ApiToken | None = None
+        self,
+        user: Person,
+        action: Action = Action.VIEW,
+        *,
+        token: ApiToken | None = None,
     ) -> CollectionQuerySet:
         """Collections ``user`` may act on, as one SQL filter (the
         collections of the grants to the user or to one of their groups).
@@ -243,7 +250,11 @@ class CollectionGrant(models.Model):
 
 class DocumentQuerySet(models.QuerySet["Document"]):
     def for_user(
-        self, user: Any, action: Action = Action.VIEW, *, token: ApiToken | None = None
+        self,
+        user: Person,
+        action: Action = Action.VIEW,
+        *,
+        token: ApiToken | None = None,
     ) -> DocumentQuerySet:
         """Documents in collections ``user`` may act on (see Collection's)."""
         permitted = Collection.objects.for_user(user, action, token=token)

@@ -9,7 +9,7 @@ from django.db.models import Count, Q
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from accounts.models import ApiToken
+from accounts.models import ApiToken, Person
 from kb.models import (
     Action,
     Chunk,
@@ -23,13 +23,15 @@ from kb.models import (
 ROLE_RANK = {Role.VIEWER: 1, Role.EDITOR: 2, Role.MANAGER: 3}
 
 
-def collection_list(*, user: Any, token: ApiToken | None = None) -> CollectionQuerySet:
+def collection_list(
+    *, user: Person, token: ApiToken | None = None
+) -> CollectionQuerySet:
     return Collection.objects.for_user(user, Action.VIEW, token=token).annotate(
         document_count=Count("documents", distinct=True)
     )
 
 
-def roles_for_user(*, user: Any, collection_ids: list[int]) -> dict[int, Role]:
+def roles_for_user(*, user: Person, collection_ids: list[int]) -> dict[int, Role]:
     """The strongest role ``user`` holds on each collection, directly or
     through a group, in one query."""
     roles: dict[int, Role] = {}
@@ -55,7 +57,7 @@ def grant_list(*, collection: Collection) -> list[CollectionGrant]:
 
 
 def _require_role(
-    user: Any, collection_id: int, action: Action, token: ApiToken | None
+    user: Person, collection_id: int, action: Action, token: ApiToken | None
 ) -> None:
     if action != Action.VIEW and not (
         Collection.objects.for_user(user, action, token=token)
@@ -66,7 +68,7 @@ def _require_role(
 
 
 def collection_for_action(
-    user: Any, pk: int | str, action: Action, *, token: ApiToken | None = None
+    user: Person, pk: int | str, action: Action, *, token: ApiToken | None = None
 ) -> Collection:
     """The collection, if ``user`` may do ``action`` to it. Raises Http404 when
     they may not even see it (so its existence is not revealed) and
@@ -82,7 +84,7 @@ def collection_for_action(
 
 
 def document_for_action(
-    user: Any, pk: int | str, action: Action, *, token: ApiToken | None = None
+    user: Person, pk: int | str, action: Action, *, token: ApiToken | None = None
 ) -> Document:
     """The document, if ``user`` may do ``action`` to it (same rules as
     :func:`collection_for_action`, through the document's collection)."""

@@ -13,12 +13,12 @@ from django.db.models import F
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
-from accounts.models import AuditEvent, User
+from accounts.models import AuditEvent, Person, User
 from accounts.services import audit_record
 from kb.models import Action, Collection, CollectionGrant, Role
 
 
-def user_may_create_collections(user: Any) -> bool:
+def user_may_create_collections(user: Person) -> bool:
     if not getattr(user, "is_authenticated", False):
         return False
     return settings.COLLECTION_CREATORS == "everyone" or bool(user.is_staff)

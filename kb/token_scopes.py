@@ -10,16 +10,17 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
+from accounts.models import Person
 from kb.models import Action, Collection
 
 
-def collection_choices(user: Any) -> list[tuple[int, str]]:
+def collection_choices(user: Person) -> list[tuple[int, str]]:
     """The collections ``user`` may limit a token to: those they may read."""
     readable = Collection.objects.for_user(user, Action.VIEW).order_by("name")
     return [(pk, name) for pk, name in readable.values_list("pk", "name")]
 
 
-def limit_token(token: Any, user: Any, collection_ids: Sequence[int]) -> None:
+def limit_token(token: Any, user: Person, collection_ids: Sequence[int]) -> None:
     """Limit ``token`` to these collections. Each must be one ``user`` may
     read; otherwise nothing is set and the ValidationError names the rest
     (the portal's form and the API refuse alike)."""

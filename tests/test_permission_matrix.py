@@ -62,6 +62,7 @@ def api(signed_in: int, token_b: int | None = None) -> Row:
 # `default` (usually 405, after the login check).
 MATRIX: dict[str, dict[str, Row]] = {
     "healthz": {"GET": everyone(200), "default": everyone(405)},
+    "favicon": {"GET": everyone(301), "default": everyone(405)},
     # 200 or 503 depending on whether a test worker is up; the body is tested
     # in tests/config/test_health.py.
     "readyz": {"GET": everyone(frozenset({200, 503})), "default": everyone(405)},

@@ -14,7 +14,7 @@ from pgvector import HalfVector
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
-from accounts.models import ApiToken
+from accounts.models import ApiToken, Person
 from kb.search import tuning
 from kb.search.results import SearchFilters
 from kb.search.sql import SETTINGS_RESET_SQL, SETTINGS_SET_SQL, StatementPart
@@ -96,7 +96,7 @@ class SearchStatement:
     def build(
         cls,
         *,
-        user: Any,
+        user: Person,
         token: ApiToken | None,
         filters: SearchFilters,
         dense_on: bool,

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from accounts.models import ApiToken
+from accounts.models import ApiToken, Person
 from kb.embedding import embedder_for, embedding_model_label
 from kb.rerank import RERANK_CANDIDATES, rerank_scores, reranker_enabled
 from kb.search import tuning
@@ -68,7 +68,7 @@ def _embed_query(query: str, model_name: str) -> tuple[np.ndarray, float]:
 
 def search_chunks(
     *,
-    user: Any,
+    user: Person,
     query: str,
     limit: int = 10,
     token: ApiToken | None = None,
@@ -97,7 +97,7 @@ def search_chunks(
 
 def _search_chunks(
     *,
-    user: Any,
+    user: Person,
     query: str,
     limit: int,
     token: ApiToken | None,

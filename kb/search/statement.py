@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from accounts.models import ApiToken
+from accounts.models import ApiToken, Person
 from kb.models import Action, Collection, PermissionShape, permission_shape
 from kb.search.results import SearchFilters
 from kb.search.sql import (
@@ -66,7 +66,7 @@ _permitted_sql_cache: dict[PermissionShape, tuple[str, tuple[Any, ...]]] = {}
 
 
 def permitted_collections_sql(
-    user: Any, token: ApiToken | None
+    user: Person, token: ApiToken | None
 ) -> tuple[str, list[Any]]:
     """The permitted collections as SQL for a subquery. The statement reads
     the grants when it runs; its text and values follow from the permission
