@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -155,8 +156,11 @@ class ChatCompletionsView(APIView):
         collection_ids = _model_collections(request, values["model"])
         if collection_ids is None:
             return _error(
-                f"The model {values['model']!r} does not exist or you may not read it; "
-                "GET /v1/models lists yours.",
+                _(
+                    "The model %(model)r does not exist or you may not read it; "
+                    "GET /v1/models lists yours."
+                )
+                % {"model": values["model"]},
                 "invalid_request_error",
                 "model_not_found",
                 404,
@@ -169,7 +173,7 @@ class ChatCompletionsView(APIView):
         ]
         if not turns or turns[-1][0] != "user":
             return _error(
-                "The last message must be a user message with text.",
+                _("The last message must be a user message with text."),
                 "invalid_request_error",
                 "no_question",
                 400,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import FileResponse
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
@@ -149,7 +150,7 @@ class DocumentViewSet(viewsets.ViewSet):
         document = self._get(pk, Action.EDIT)
         if not documents.document_reingest(document=document):
             return Response(
-                {"detail": "The document is still being ingested."},
+                {"detail": _("The document is still being ingested.")},
                 status=status.HTTP_409_CONFLICT,
             )
         document.refresh_from_db()
@@ -169,7 +170,7 @@ class DocumentViewSet(viewsets.ViewSet):
         document = self._get(pk, Action.EDIT)
         if not documents.document_cancel(document=document):
             return Response(
-                {"detail": "The document is not being ingested."},
+                {"detail": _("The document is not being ingested.")},
                 status=status.HTTP_409_CONFLICT,
             )
         document.refresh_from_db()
