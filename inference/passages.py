@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
+from typing import cast
 
 from inference.events import PassageDict
 from inference.llm import estimate_tokens
@@ -40,18 +41,9 @@ class Passage:
     url: str
 
     def as_event(self) -> PassageDict:
-        """The passage as answer events carry it."""
-        return {
-            "number": self.number,
-            "chunk_id": self.chunk_id,
-            "document_id": self.document_id,
-            "collection_id": self.collection_id,
-            "title": self.title,
-            "page": self.page,
-            "section": self.section,
-            "text": self.text,
-            "url": self.url,
-        }
+        """The passage as answer events carry it (PassageDict mirrors these
+        fields for the type checker)."""
+        return cast(PassageDict, asdict(self))
 
 
 def _shingles(text: str) -> set[str]:
