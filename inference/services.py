@@ -15,7 +15,6 @@ is closed before the stream starts and opened again to save the answer.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -32,6 +31,7 @@ from core.metrics import observe_answer
 from inference import prompts
 from inference.cache import AnswerCache, CachedAnswer, scope_key
 from inference.citations import citations_for, is_ungrounded
+from inference.declines import is_decline, may_become_decline
 from inference.events import AnswerEvent, DoneEvent, PassageDict
 from inference.llm import LLMClient, LLMError, estimate_tokens
 from inference.models import Conversation, Message
@@ -61,8 +61,6 @@ MIN_SIMILARITY = 0.45
 MIN_LEXICAL_COVERAGE = 0.6
 MIN_LEXICAL_COVERAGE_ALONE = 0.4
 HISTORY_TURNS = 3
-# Around a decline marker: spaces, quotes, emphasis, citation markers.
-_DECORATION = re.compile(r"[\s\[\]\d.。:：,，*`'\"“”]+")
 # The instructions, fences and question around the sources, and a margin.
 PROMPT_OVERHEAD_TOKENS = 200
 
@@ -191,22 +189,6 @@ def _sources(passages: list[Passage]) -> list[prompts.SourceText]:
         prompts.SourceText(p.number, p.title, p.page, p.section, p.text)
         for p in passages
     ]
-
-
-def is_decline(answer: str) -> bool:
-    """The model said the sources do not answer the question: the marker
-    opens or closes its reply (small models sometimes explain first)."""
-    text = _DECORATION.sub("", answer).upper()
-    return text.startswith(prompts.DECLINE_MARKER) or text.endswith(
-        prompts.DECLINE_MARKER
-    )
-
-
-def _may_become_decline(text: str) -> bool:
-    """Whether the text so far could still open with the decline marker, so
-    it is held back instead of streamed."""
-    head = _DECORATION.sub("", text).upper()
-    return prompts.DECLINE_MARKER.startswith(head[: len(prompts.DECLINE_MARKER)])
 
 
 def ask(
@@ -418,7 +400,7 @@ def _answer_events_in_turn(
                 )
             pieces.append(piece)
             held += piece
-            if _may_become_decline(held):
+            if may_become_decline(held):
                 continue
             yield {"event": "token", "text": held}
             held = ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from inference.services import _may_become_decline, is_decline
+from inference.declines import is_decline, may_become_decline
 
 
 @pytest.mark.parametrize(
@@ -29,7 +29,7 @@ def test_an_answer_that_mentions_no_answer_is_not_a_decline(reply: str) -> None:
 
 
 def test_text_that_may_still_become_the_marker_is_held_back() -> None:
-    assert _may_become_decline("NO_")
-    assert _may_become_decline(" N")
-    assert not _may_become_decline("Nightly")
-    assert not _may_become_decline("备份")
+    assert may_become_decline("NO_")
+    assert may_become_decline(" N")
+    assert not may_become_decline("Nightly")
+    assert not may_become_decline("备份")
