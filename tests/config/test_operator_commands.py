@@ -130,17 +130,20 @@ def test_commands_reach_the_running_stack(stack: Stack) -> None:
     )
     assert backup.returncode == 0, backup.stderr.decode()
     assert list((stack.var_dir / "backups").iterdir())
+    helped = manage(stack.var_dir, "evaluate", "--help")
+    assert helped.returncode == 0 and b"question" in helped.stdout
 
 
 def test_without_the_stack_commands_say_how_to_start_it(stack: Stack) -> None:
     stack.process.send_signal(signal.SIGINT)
     stack.process.wait(60)
     assert not (stack.var_dir / "stack.env").exists()
-    refused = manage(stack.var_dir, "check_storage")
-    message = refused.stderr.decode().strip()
-    assert refused.returncode == 1
-    assert "start it with `make run`" in message
-    assert len(message.splitlines()) == 1, message
+    for command in (["check_storage"], ["changepassword", "admin"], ["backup"]):
+        refused = manage(stack.var_dir, *command)
+        message = refused.stderr.decode().strip()
+        assert refused.returncode == 1, command
+        assert "start it with `make run`" in message, message
+        assert len(message.splitlines()) == 1, message
     offline = manage(stack.var_dir, "makemigrations", "--check", "--dry-run")
     assert offline.returncode == 0, offline.stderr.decode()
 
