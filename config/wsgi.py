@@ -1,4 +1,5 @@
-"""WSGI entry point (gunicorn ``config.wsgi``)."""
+"""WSGI entry point, for servers that speak WSGI; ``make run`` and the
+image serve ``config.asgi`` with uvicorn."""
 
 import os
 

@@ -1,7 +1,7 @@
 """Prometheus metrics for every Archivist process (web, worker, beat).
 
 Counters and histograms are recorded where things happen (requests, answers,
-the answer cache, ingestion, the LLM client). Under gunicorn and Celery many
+the answer cache, ingestion, the LLM client). Under uvicorn and Celery many
 processes record them, so when ``PROMETHEUS_MULTIPROC_DIR`` is set (the
 launcher and compose set it) each process writes its samples to files there
 and ``/metrics`` adds them up. The files are named by host and process id, so
