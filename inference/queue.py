@@ -169,9 +169,12 @@ class AskQueue:
         """How many answers must start before this one may: 0 means its turn."""
         rank = redis_client().zrank(TICKETS, ticket)
         if rank is None:
-            # Removed as dead while its process was stalled: back in line.
-            redis_client().zadd(TICKETS, {ticket: int(redis_client().incr(SEQUENCE))})
-            rank = redis_client().zrank(TICKETS, ticket)
+            # Removed as dead while its process was stalled: back in line,
+            # alive again.
+            client = redis_client()
+            client.set(ALIVE_PREFIX + ticket, 1, ex=ALIVE_SECONDS)
+            client.zadd(TICKETS, {ticket: int(client.incr(SEQUENCE))})
+            rank = client.zrank(TICKETS, ticket)
         rank = int(cast(int, rank or 0))
         if rank >= self.slots and self._prune(rank):
             return self.ahead(ticket)
