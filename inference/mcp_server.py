@@ -36,6 +36,7 @@ from kb.models import Action, Chunk, Collection
 from kb.search import SearchFilters, chunk_url, search_chunks
 
 PATH = "/mcp"
+CALLER = "archivist.caller"
 SEARCH_LIMIT_MAX = 50
 T = TypeVar("T")
 
@@ -80,9 +81,14 @@ async def _in_thread(function: Callable[..., T], *args: Any) -> T:
 
 
 async def _caller(ctx: Context) -> Caller:
+    """Who calls: as BearerTokenRequired found them for this request."""
     request = ctx.request_context.request
-    header = request.headers.get("authorization", "") if request is not None else ""
-    caller = await _in_thread(_authenticate, header)
+    if request is None:
+        raise ToolError("The API token is missing, expired or revoked.")
+    caller = request.scope.get("state", {}).get(CALLER)
+    if caller is None:
+        header = request.headers.get("authorization", "")
+        caller = await _in_thread(_authenticate, header)
     if caller is None:
         raise ToolError("The API token is missing, expired or revoked.")
     return caller
@@ -222,6 +228,8 @@ class BearerTokenRequired:
                 "(create one under API tokens).",
             )
             return
+        # The tools read it here instead of looking the token up again.
+        scope.setdefault("state", {})[CALLER] = caller
         await self.app(scope, receive, send)
 
 

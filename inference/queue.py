@@ -28,7 +28,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import cast
 
 import redis
@@ -115,30 +114,19 @@ class _Keeper:
 _keeper = _Keeper()
 
 
-@dataclass
-class QueueState:
-    """What the queue holds now: answers using the model and questions waiting."""
-
-    running: int
-    waiting: int
-
-
 class AskQueue:
     def __init__(self) -> None:
         self.slots = settings.ASK_CONCURRENCY
         self.limit = settings.ASK_QUEUE_LIMIT
 
-    def state(self) -> QueueState:
-        count = int(redis_client().zcard(TICKETS))
-        return QueueState(min(count, self.slots), max(0, count - self.slots))
-
     def admit(self) -> None:
         """Raise QueueFull when a new question would wait past the bound."""
         try:
-            self._prune(int(redis_client().zcard(TICKETS)))
-            waiting = self.state().waiting
+            count = int(redis_client().zcard(TICKETS))
+            count -= self._prune(count)
         except redis.RedisError:
             return
+        waiting = max(0, count - self.slots)
         if waiting >= self.limit:
             raise QueueFull(waiting, self.retry_after(waiting))
 

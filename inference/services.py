@@ -123,20 +123,18 @@ def _history_messages(conversation: Conversation, before_id: int) -> list[Messag
     return messages[::-1]
 
 
-def _history(conversation: Conversation, before_id: int) -> list[tuple[str, str]]:
-    return [(m.role, m.content) for m in _history_messages(conversation, before_id)]
-
-
 def history_sources(
     conversation: Conversation, before_id: int
 ) -> list[tuple[int, int]]:
     """(id, version) of the collections whose passages the stored history's
     answers were drawn from: a follow-up rewritten from that history carries
     what they said, so its cached answer is scoped by them too."""
+    return _sources_of(_history_messages(conversation, before_id))
+
+
+def _sources_of(messages: list[Message]) -> list[tuple[int, int]]:
     chunk_ids = [
-        chunk_id
-        for message in _history_messages(conversation, before_id)
-        for chunk_id in message.passages or []
+        chunk_id for message in messages for chunk_id in message.passages or []
     ]
     if not chunk_ids:
         return []
@@ -273,9 +271,10 @@ def _answer_events_in_turn(
     asked = Message.objects.create(
         conversation=conversation, role=Message.Role.USER, content=question
     )
-    stored_history = history is None
+    # The stored turns, read once: the rewrite's history and the cache's scope.
+    stored = _history_messages(conversation, asked.pk) if history is None else []
     if history is None:
-        history = _history(conversation, asked.pk)
+        history = [(m.role, m.content) for m in stored]
     language = prompts.question_language(question)
 
     # The model may be slow to rewrite: no connection is held meanwhile.
@@ -289,10 +288,8 @@ def _answer_events_in_turn(
 
     index = active_index()  # read once: the cache scope and the query vector
     scope_collections = readable_collections(user, token, collection_ids)
-    if stored_history and standalone != question:
-        scope_collections = sorted(
-            set(scope_collections) | set(history_sources(conversation, asked.pk))
-        )
+    if stored and standalone != question:
+        scope_collections = sorted(set(scope_collections) | set(_sources_of(stored)))
     scope = scope_key(scope_collections, embedding_model=index.model_name)
     cache = AnswerCache() if use_cache else None
     vector = cache_vector = None

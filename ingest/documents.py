@@ -78,10 +78,6 @@ def _stream_to_temp(uploaded: UploadedFile) -> tuple[Path, str, int]:
     return Path(handle.name), digest.hexdigest(), size
 
 
-def _move_into_storage(temp_path: Path, storage_name: str) -> None:
-    store_original(temp_path, storage_name)
-
-
 def _clean_title(filename: str) -> str:
     name = Path(filename.replace("\\", "/")).name.strip() or _("Untitled")
     return name[:500]
@@ -181,7 +177,7 @@ def _record_upload(
             document.progress = 0
             document.save()
             storage_name = document.storage_name
-            _move_into_storage(temp_path, storage_name)
+            store_original(temp_path, storage_name)
             audit_record(
                 action=AuditEvent.Action.DOCUMENT_UPLOADED,
                 actor=uploader,

@@ -82,19 +82,14 @@ WHERE role = %(assistant)s AND created_at >= %(since)s
 GROUP BY 1
 """
 
-UNANSWERED_SQL = """
-SELECT count(*) FILTER (WHERE status = %(failed)s),
+ANSWER_TOTALS_SQL = """
+SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP
+           (ORDER BY (timings_ms->>'total_ms')::float8)
+           FILTER (WHERE status IN (%(complete)s, %(not_found)s)),
+       count(*) FILTER (WHERE status = %(failed)s),
        count(*) FILTER (WHERE status = %(cancelled)s)
 FROM inference_message
 WHERE role = %(assistant)s AND created_at >= %(since)s
-"""
-
-ANSWER_PERCENTILES_SQL = """
-SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP
-           (ORDER BY (timings_ms->>'total_ms')::float8)
-FROM inference_message
-WHERE role = %(assistant)s AND created_at >= %(since)s
-  AND status IN (%(complete)s, %(not_found)s)
 """
 
 INGESTION_SQL = """
@@ -192,8 +187,10 @@ def dashboard_data(
         if position is not None:
             data.helpful[position], data.unhelpful[position] = float(good), float(bad)
     good_total, bad_total = sum(data.helpful), sum(data.unhelpful)
-    overall = _rows(ANSWER_PERCENTILES_SQL, answer_params)[0][0] or [None, None, None]
-    failed_answers, cancelled_answers = _rows(UNANSWERED_SQL, answer_params)[0]
+    percentiles, failed_answers, cancelled_answers = _rows(
+        ANSWER_TOTALS_SQL, answer_params
+    )[0]
+    overall = percentiles or [None, None, None]
     data.totals = {
         "answers": answers,
         "failed_answers": int(failed_answers),

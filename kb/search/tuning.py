@@ -4,7 +4,6 @@ here), and the planner settings of the search statement."""
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 # Fusion is weighted reciprocal rank fusion. The lexical list's weight
@@ -62,7 +61,7 @@ def search_settings(candidates: int) -> dict[str, str]:
     depend on it either way."""
     return {
         "hnsw.iterative_scan": "relaxed_order",
-        "hnsw.ef_search": str(max(candidates, _this().HNSW_EF_SEARCH)),
+        "hnsw.ef_search": str(max(candidates, HNSW_EF_SEARCH)),
         "plan_cache_mode": "force_generic_plan",
         "enable_seqscan": "off",
     }
@@ -71,21 +70,15 @@ def search_settings(candidates: int) -> dict[str, str]:
 def tuning_values() -> dict[str, Any]:
     """The statement's values that are the module's settings, the same for
     every search (read when asked, so a test may change one)."""
-    this = _this()
     return {
-        "max_terms": this.MAX_QUERY_TERMS,
-        "seed_chunks": this.LEXICAL_SEED_CHUNKS,
-        "max_matched": this.LEXICAL_MAX_MATCHED,
-        "exact_max": this.EXACT_SCAN_MAX_CHUNKS,
-        "rrf_k": this.RRF_K,
-        "trust_bias": this.LEXICAL_TRUST_BIAS,
-        "trust_coverage": this.LEXICAL_TRUST_COVERAGE,
-        "trust_coverage_gap": this.LEXICAL_TRUST_COVERAGE_GAP,
-        "trust_similarity": this.LEXICAL_TRUST_SIMILARITY,
-        "trust_similarity_gap": this.LEXICAL_TRUST_SIMILARITY_GAP,
+        "max_terms": MAX_QUERY_TERMS,
+        "seed_chunks": LEXICAL_SEED_CHUNKS,
+        "max_matched": LEXICAL_MAX_MATCHED,
+        "exact_max": EXACT_SCAN_MAX_CHUNKS,
+        "rrf_k": RRF_K,
+        "trust_bias": LEXICAL_TRUST_BIAS,
+        "trust_coverage": LEXICAL_TRUST_COVERAGE,
+        "trust_coverage_gap": LEXICAL_TRUST_COVERAGE_GAP,
+        "trust_similarity": LEXICAL_TRUST_SIMILARITY,
+        "trust_similarity_gap": LEXICAL_TRUST_SIMILARITY_GAP,
     }
-
-
-def _this() -> Any:
-    """This module, whose attributes a test or benchmark may have replaced."""
-    return sys.modules[__name__]
