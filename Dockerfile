@@ -2,6 +2,7 @@
 FROM python:3.11-slim-bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential cmake git \
+      libldap2-dev libsasl2-dev \
  && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
@@ -26,7 +27,7 @@ RUN ARCHIVIST_MODEL_CACHE=/opt/models python -m core.model_files llm \
 
 FROM python:3.11-slim-bookworm
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libgomp1 curl libmagic1 \
+ && apt-get install -y --no-install-recommends libgomp1 curl libmagic1 libldap-2.5-0 libsasl2-2 \
       tesseract-ocr tesseract-ocr-chi-sim libreoffice-writer-nogui libreoffice-impress-nogui \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --create-home --uid 1000 archivist \

@@ -8,9 +8,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages, installed with apt-get when running as root: OCR for
 # scanned pages and pictures (tesseract), LibreOffice for old .doc/.ppt files,
-# and docker-compose, with which the tests validate compose.yaml. Without them
+# docker-compose, with which the tests validate compose.yaml, the LDAP headers
+# python-ldap builds against, and slapd, the directory the sign-in tests run. Without them
 # those formats fail with a reason saying what to install.
-SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim libreoffice-writer-nogui libreoffice-impress-nogui docker-compose chromium gettext
+SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim libreoffice-writer-nogui libreoffice-impress-nogui docker-compose chromium gettext \
+	libldap2-dev libsasl2-dev slapd
 LINT_ENV := SECRET_KEY=lint-only DJANGO_SETTINGS_MODULE=config.settings
 
 .PHONY: run test install models system-deps lint format clean
@@ -31,7 +33,7 @@ models: install
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml | system-deps
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip wheel setuptools
 	# CPU torch first: anything else would pull gigabytes of CUDA.

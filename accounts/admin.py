@@ -9,12 +9,32 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from accounts.current import signed_in_user
-from accounts.models import ApiToken, AuditEvent, User
+from accounts.models import ApiToken, AuditEvent, DirectoryAccount, User
 from accounts.services import token_revoke
+
+
+class DirectoryAccountInline(admin.StackedInline):
+    """Where a directory user comes from; the directory, not the admin,
+    changes it (deleting it makes the user local again)."""
+
+    model = DirectoryAccount
+    can_delete = True
+    extra = 0
+    max_num = 0
+    fields = readonly_fields = (
+        "source",
+        "oidc_subject",
+        "ldap_dn",
+        "directory_groups",
+        "groups",
+        "active",
+        "synced_at",
+    )
 
 
 @admin.register(User)
 class ArchivistUserAdmin(UserAdmin):
+    inlines = (DirectoryAccountInline,)
     fieldsets = (
         *(UserAdmin.fieldsets or ()),
         (_("Preferences"), {"fields": ("preferred_language",)}),
@@ -25,6 +45,7 @@ class ArchivistUserAdmin(UserAdmin):
         "is_active",
         "groups",
         "preferred_language",
+        ("directory_account", admin.EmptyFieldListFilter),
     )
 
 

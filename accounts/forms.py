@@ -1,12 +1,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from typing import Any
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts.directory import DirectoryUnavailable
 from accounts.models import User
+
+logger = logging.getLogger(__name__)
 
 
 class ProfileForm(forms.ModelForm):
@@ -46,3 +54,29 @@ class TokenForm(forms.Form):
     def expires_at(self) -> dt.datetime | None:
         days = self.cleaned_data.get("expires_in_days")
         return timezone.now() + dt.timedelta(days=days) if days else None
+
+
+class DirectoryAwareMixin:
+    """An unreachable directory says so, instead of "wrong password" or a 500."""
+
+    def clean(self) -> dict[str, Any]:
+        try:
+            return super().clean()  # type: ignore[misc]
+        except DirectoryUnavailable as exc:
+            logger.error("Sign-in: the LDAP directory could not be reached: %s", exc)
+            raise ValidationError(
+                _(
+                    "The company directory could not be reached, so your password "
+                    "could not be checked. Try again in a few minutes; if it goes "
+                    "on, tell your administrator."
+                ),
+                code="directory_unavailable",
+            ) from exc
+
+
+class SignInForm(DirectoryAwareMixin, AuthenticationForm):
+    pass
+
+
+class AdminSignInForm(DirectoryAwareMixin, AdminAuthenticationForm):
+    pass

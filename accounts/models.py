@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractUser, AnonymousUser
+from django.contrib.auth.models import AbstractUser, AnonymousUser, Group
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -100,6 +100,18 @@ class AuditEvent(models.Model):
         BACKUP_CREATED = "backup.created", _("Backup written")
         BACKUP_RESTORED = "backup.restored", _("Backup restored")
         EMBEDDING_MODEL_CHANGED = "embedding.changed", _("Embedding model changed")
+        DIRECTORY_USER_CREATED = (
+            "directory.user_created",
+            _("User created from the directory"),
+        )
+        DIRECTORY_GROUPS_CHANGED = (
+            "directory.groups_changed",
+            _("Groups changed by the directory"),
+        )
+        DIRECTORY_ACCESS_ENDED = (
+            "directory.access_ended",
+            _("Directory no longer knows the user"),
+        )
 
     created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
     actor = models.ForeignKey(
@@ -135,6 +147,54 @@ class AuditEvent(models.Model):
         if self.pk is not None:
             raise ValueError("Audit events are append-only.")
         super().save(*args, **kwargs)
+
+
+class DirectoryAccount(models.Model):
+    """Ties a user to the company directory that signs them in (OpenID
+    Connect or LDAP). A user without one is local: their password is checked
+    here. ``groups`` are the memberships the directory gave, so a sign-in can
+    take back exactly those and never touch groups an administrator set."""
+
+    class Source(models.TextChoices):
+        OIDC = "oidc", _("OpenID Connect")
+        LDAP = "ldap", _("LDAP")
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="directory_account",
+        verbose_name=_("user"),
+    )
+    source = models.CharField(
+        _("last signed in through"), max_length=10, choices=Source.choices
+    )
+    # The provider's stable subject ("sub"), prefixed by its issuer.
+    oidc_subject = models.CharField(_("OpenID subject"), max_length=500, blank=True)
+    ldap_dn = models.CharField(_("LDAP DN"), max_length=500, blank=True)
+    directory_groups = models.JSONField(_("directory groups"), default=list, blank=True)
+    groups = models.ManyToManyField(
+        Group, blank=True, related_name="+", verbose_name=_("groups it gave")
+    )
+    # False once the directory no longer knows the user: their tokens stop
+    # working until a sign-in through the directory succeeds again.
+    active = models.BooleanField(_("known to the directory"), default=True)
+    # Sealed (core.sealing): lets a token's use re-read the groups.
+    refresh_token = models.TextField(_("refresh token"), blank=True, editable=False)
+    synced_at = models.DateTimeField(_("last synchronised"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("directory account")
+        verbose_name_plural = _("directory accounts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["oidc_subject"],
+                condition=~models.Q(oidc_subject=""),
+                name="directory_account_unique_oidc_subject",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.get_source_display()})"
 
 
 # Whoever a request is from: a signed-in user or nobody. The permission entry

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import BACKEND_SESSION_KEY
 from django.contrib.auth.signals import (
     user_logged_in,
     user_logged_out,
@@ -15,12 +16,26 @@ from django.http import HttpRequest
 from accounts.models import AuditEvent
 from accounts.services import audit_record
 
+# How a session was opened, by the backend that opened it.
+SIGN_IN_METHODS = {
+    "accounts.backends.LocalPasswordBackend": "password",
+    "accounts.backends.DirectorySessionBackend": "oidc",
+    "accounts.ldap_backend.DirectoryLDAPBackend": "ldap",
+}
+
 
 @receiver(user_logged_in)
 def audit_login(
     sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any
 ) -> None:
-    audit_record(action=AuditEvent.Action.LOGIN_SUCCEEDED, actor=user, request=request)
+    session = getattr(request, "session", None)
+    backend = str(session.get(BACKEND_SESSION_KEY, "")) if session is not None else ""
+    audit_record(
+        action=AuditEvent.Action.LOGIN_SUCCEEDED,
+        actor=user,
+        request=request,
+        details={"via": SIGN_IN_METHODS.get(backend, backend)},
+    )
 
 
 @receiver(user_logged_out)

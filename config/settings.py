@@ -13,6 +13,7 @@ from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
 
+from config.directory import check_oidc, group_map, ldap_settings
 from core.env import (
     database_from_url,
     env_bool,
@@ -152,11 +153,37 @@ CACHES = {
 }
 
 AUTH_USER_MODEL = "accounts.User"
+# Company sign-in: OpenID Connect, LDAP (its AUTH_LDAP_* from config/directory.py)
+# and how directory groups become Archivist groups. Off unless configured.
+OIDC_ISSUER = (env_optional_str("OIDC_ISSUER") or "").rstrip("/")
+OIDC_CLIENT_ID = env_optional_str("OIDC_CLIENT_ID") or ""
+OIDC_CLIENT_SECRET = env_optional_str("OIDC_CLIENT_SECRET") or ""
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME", "single sign-on")
+OIDC_SCOPES = env_str("OIDC_SCOPES", "openid email profile")
+OIDC_USERNAME_CLAIM = env_str("OIDC_USERNAME_CLAIM", "preferred_username")
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+OIDC_TIMEOUT = env_float("OIDC_TIMEOUT", 10.0)
+check_oidc(OIDC_ISSUER, OIDC_CLIENT_ID, OIDC_CLIENT_SECRET)
+LDAP_SERVER_URI = env_optional_str("LDAP_SERVER_URI") or ""
+if LDAP_SERVER_URI:
+    globals().update(ldap_settings(LDAP_SERVER_URI))
+DIRECTORY_GROUP_MAP = group_map()
+DIRECTORY_GROUPS_BY_NAME = env_bool("DIRECTORY_GROUPS_BY_NAME", True)
+DIRECTORY_STAFF_GROUPS = env_list("DIRECTORY_STAFF_GROUPS", [])
+# How often a token's use asks the directory again about its user (0: every use).
+DIRECTORY_REFRESH_SECONDS = env_int("DIRECTORY_REFRESH_SECONDS", 0, minimum=0)
+# Local passwords can be turned off for everyone but the break-glass admins.
+LOCAL_PASSWORD_LOGIN = env_bool("LOCAL_PASSWORD_LOGIN", True)
+BREAK_GLASS_USERS = env_list("BREAK_GLASS_USERS", [])
 AUTHENTICATION_BACKENDS = [
-    # First, so locked-out users and addresses are refused before any check.
+    # First, so locked-out users and addresses are refused before any check,
+    # LDAP passwords included.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "accounts.backends.LocalPasswordBackend",
+    "accounts.backends.DirectorySessionBackend",
 ]
+if LDAP_SERVER_URI:
+    AUTHENTICATION_BACKENDS.append("accounts.ldap_backend.DirectoryLDAPBackend")
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",

@@ -5,12 +5,15 @@ from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
+from accounts import signin_views
+from accounts.forms import AdminSignInForm
 from accounts.views import AuditedPasswordChangeView
 from ops import health
 from ops import views as ops_views
 
 admin.site.site_header = _("Archivist administration")
 admin.site.site_title = _("Archivist admin")
+admin.site.login_form = AdminSignInForm
 
 
 @require_GET
@@ -34,6 +37,8 @@ urlpatterns = [
         AuditedPasswordChangeView.as_view(),
         name="password_change",
     ),
+    path("accounts/login/", signin_views.SignInView.as_view(), name="login"),
+    path("accounts/logout/", signin_views.logout, name="logout"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("account/", include("accounts.urls")),
     path("", include("inference.urls")),

@@ -28,8 +28,9 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from accounts.directory import DirectoryUnavailable
+from accounts.directory_checks import authenticate_token
 from accounts.models import ApiToken, User
-from accounts.services import token_authenticate
 from inference import services
 from inference.queue import QueueFull
 from kb.models import Action, Chunk, Collection
@@ -62,7 +63,7 @@ def _bearer(header: str) -> str:
 
 
 def _authenticate(header: str) -> Caller | None:
-    token = token_authenticate(_bearer(header))
+    token = authenticate_token(_bearer(header))
     return None if token is None else Caller(token.user, token)
 
 
@@ -219,7 +220,16 @@ class BearerTokenRequired:
         if not validate_host(host, settings.ALLOWED_HOSTS):
             await _refuse(send, 400, "This host is not allowed.")
             return
-        caller = await _in_thread(_authenticate, headers.get("authorization", ""))
+        try:
+            caller = await _in_thread(_authenticate, headers.get("authorization", ""))
+        except DirectoryUnavailable:
+            await _refuse(
+                send,
+                503,
+                "The company directory could not be reached to confirm this "
+                "token's user. Try again in a few minutes.",
+            )
+            return
         if caller is None:
             await _refuse(
                 send,

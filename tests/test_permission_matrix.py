@@ -123,6 +123,10 @@ MATRIX: dict[str, dict[str, Row]] = {
         "POST": portal(200),
         "default": portal(405),
     },
+    # OpenID Connect is off here: both 404. With it on (a real provider):
+    # tests/directory/test_oidc.py::test_oidc_addresses_for_everyone.
+    "accounts:oidc-login": {"GET": everyone(404), "default": everyone(405)},
+    "accounts:oidc-callback": {"GET": everyone(404), "default": everyone(405)},
     "accounts:token-revoke": {
         "POST": row(302, 302, 404, 404, 404, 302),
         "default": portal(405),
