@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import httpx
@@ -72,16 +74,12 @@ class LLMClient:
         key = api_key if api_key is not None else settings.LLM_API_KEY
         self._headers = {"Authorization": f"Bearer {key}"} if key else {}
 
-    def _client(self, read_timeout: float) -> httpx.Client:
-        return httpx.Client(
-            base_url=self.base_url,
-            headers=self._headers,
-            timeout=httpx.Timeout(
-                connect=self.timeouts.connect,
-                read=read_timeout,
-                write=self.timeouts.connect,
-                pool=self.timeouts.connect,
-            ),
+    def _timeout(self, read_timeout: float) -> httpx.Timeout:
+        return httpx.Timeout(
+            connect=self.timeouts.connect,
+            read=read_timeout,
+            write=self.timeouts.connect,
+            pool=self.timeouts.connect,
         )
 
     def stream_chat(
@@ -109,18 +107,19 @@ class LLMClient:
 
         def read() -> None:
             try:
-                with (
-                    self._client(self.timeouts.total) as client,
-                    client.stream(
-                        "POST", "/chat/completions", json=payload
-                    ) as response,
-                ):
+                with pooled_client().stream(
+                    "POST",
+                    f"{self.base_url}/chat/completions",
+                    json=payload,
+                    headers=self._headers,
+                    timeout=self._timeout(self.timeouts.total),
+                ) as response:
                     response_box.append(response)
                     if response.status_code >= 400:
-                        body = response.read().decode(errors="replace")[:300]
+                        body = response.read().decode(errors="replace")
                         pieces.put(
                             LLMError(
-                                f"The language model refused the request ({response.status_code}): {body}",
+                                refusal_message(response.status_code, body),
                                 "http_error",
                             )
                         )
@@ -217,23 +216,51 @@ class LLMClient:
         vLLM); a conservative estimate when the server has no such endpoint."""
         root = self.base_url.removesuffix("/v1")
         try:
-            with httpx.Client(
-                headers=self._headers, timeout=self.timeouts.connect + 5
-            ) as client:
-                response = client.post(
-                    f"{root}/tokenize",
-                    json={"content": text, "prompt": text, "model": self.model},
-                )
-                if response.status_code == 200:
-                    data = response.json()
-                    tokens = data.get("tokens")
-                    if isinstance(tokens, list):
-                        return len(tokens)
-                    if isinstance(data.get("count"), int):
-                        return int(data["count"])
+            response = pooled_client().post(
+                f"{root}/tokenize",
+                json={"content": text, "prompt": text, "model": self.model},
+                headers=self._headers,
+                timeout=self.timeouts.connect + 5,
+            )
+            if response.status_code == 200:
+                data = response.json()
+                tokens = data.get("tokens")
+                if isinstance(tokens, list):
+                    return len(tokens)
+                if isinstance(data.get("count"), int):
+                    return int(data["count"])
         except (httpx.HTTPError, ValueError):
             logger.info("The LLM server has no /tokenize; estimating token counts")
         return estimate_tokens(text)
+
+
+def pooled_client() -> httpx.Client:
+    """One connection pool per process for every call to the LLM server
+    (docs/benchmarks.md: a client per answer cost more than vLLM's own time
+    to first token). Keyed by process, so a forked worker never shares the
+    parent's connections."""
+    return _pool_of(os.getpid())
+
+
+@lru_cache(maxsize=1)
+def _pool_of(pid: int) -> httpx.Client:
+    return httpx.Client(limits=httpx.Limits(max_connections=256))
+
+
+def refusal_message(status: int, body: str) -> str:
+    """The server's own reason for refusing a request (OpenAI's and vLLM's
+    ``{"error": {"message": …}}``, older vLLM's ``{"message": …}``, or
+    llama.cpp's), else the start of the body."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    reason = body[:300]
+    if isinstance(data, dict):
+        error = data.get("error")
+        message = error.get("message") if isinstance(error, dict) else error
+        reason = str(message or data.get("message") or data.get("detail") or reason)
+    return f"The language model refused the request ({status}): {reason[:500]}"
 
 
 def estimate_tokens(text: str) -> int:

@@ -25,6 +25,8 @@ from tests.inference.conftest import FaultyLLM
 
 ASKERS = 32
 FIRST_TOKEN_DEADLINE_SECONDS = 5
+# Below the queue's poll interval: a turn that came without waiting.
+QUEUE_EVENT_SECONDS = 0.1
 
 
 @dataclass
@@ -105,7 +107,6 @@ def test_thirty_two_askers_and_a_page_load(
     # One answer at a time reached the model; everyone else heard their place.
     assert faulty_llm.concurrent_seen == 0
     told = [a for a in askers if a.places]
-    assert len(told) >= ASKERS - 1
     assert max(max(a.places) for a in told) >= ASKERS // 2
     page_p95 = _p95(page_seconds)
     waits = [
@@ -121,6 +122,11 @@ def test_thirty_two_askers_and_a_page_load(
         f"p95 {_p95(waits):.1f} s"
     )
     assert len(waits) == ASKERS
+    # Whoever had to wait heard their place; only those whose turn came at
+    # once (the first, and any that arrived as an answer ended) did not.
+    at_once = sum(1 for wait in waits if wait < QUEUE_EVENT_SECONDS)
+    assert at_once <= 3, waits
+    assert len(told) >= ASKERS - at_once
     assert len(page_seconds) >= 10
     assert page_p95 < 1.0, page_seconds
 

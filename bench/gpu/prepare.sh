@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Here (no GPU, with the registries): fetch what vLLM needs beyond the GPU
+# machine's image, make the model's tokenizer folder, and cut everything into
+# parts small enough for one device command each (.whl/parts/part-NN).
+# Run from the repository root after `make install`.
+set -euo pipefail
+WORK=.whl
+PART_MIB=${PART_MIB:-60}
+PY=.venv/bin/python
+mkdir -p "$WORK/bundle/wheels" "$WORK/bundle/model"
+PLATFORMS=()
+for n in 2_17 2_24 2_26 2_27 2_28 2_31 2_34 2_35 2014 1; do
+  case $n in 2014|1) PLATFORMS+=(--platform "manylinux${n}_x86_64");; *) PLATFORMS+=(--platform "manylinux_${n}_x86_64");; esac
+done
+# The machine has Python 3.12; --no-deps because torch's pinned NCCL wheel is
+# not on the registry: bench/gpu/wheels.txt is the resolved list.
+grep -v '^#' bench/gpu/wheels.txt | xargs python3 -m pip download -q --no-deps \
+  --only-binary=:all: --python-version 3.12 --implementation cp "${PLATFORMS[@]}" \
+  -d "$WORK/bundle/wheels"
+# SmolLM2-135M-Instruct (the GGUF the tests use) as a float16 safetensors
+# folder with its tokenizer (bench/gpu/model_folder.py): 270 MB.
+GGUF=$($PY -c 'from config.launcher import smollm2_gguf; print(smollm2_gguf())')
+$PY -m pip install -q --no-deps --target "$WORK/gguf" gguf accelerate
+PYTHONPATH="$WORK/gguf" $PY bench/gpu/model_folder.py "$GGUF" "$WORK/bundle/model"
+rm -rf "$WORK/parts" && mkdir -p "$WORK/parts"
+tar -cf - -C "$WORK/bundle" . | split -b "${PART_MIB}m" -d - "$WORK/parts/part-"
+ls -l "$WORK/parts"

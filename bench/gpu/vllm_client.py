@@ -1,0 +1,319 @@
+"""The project's LLM client against a running vLLM server, on the GPU machine.
+
+Exercises what differs between OpenAI-compatible servers (token counting,
+streaming chunks, length limits, an over-long prompt, a client that goes
+away, the deadlines) and measures vLLM's own time to first token and decode
+rate (from its /metrics) next to the client's, at 1, 4 and 16 concurrent
+streams. Writes ``results.json`` and the raw responses it saw into the
+folder given (``$OUT`` on the device), so CPU-side tests can replay them.
+
+    python bench/gpu/vllm_client.py --base-url http://127.0.0.1:8000/v1 \
+        --model archivist-llm --out "$OUT"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+FILLER = (
+    "Debian keeps its packages in archives signed by the project. The apt tool "
+    "downloads package lists, checks their signatures and installs what is asked, "
+    "with its dependencies. "
+)
+RAW_CLIENT = httpx.Client(timeout=60, limits=httpx.Limits(max_connections=64))
+QUESTION = "Using only the passage, say in one sentence how apt checks packages."
+
+
+def configure(base_url: str, model: str) -> None:
+    from django.conf import settings
+
+    settings.configure(
+        LLM_BASE_URL=base_url,
+        LLM_MODEL=model,
+        LLM_API_KEY=None,
+        LLM_CONNECT_TIMEOUT=3.0,
+        LLM_FIRST_TOKEN_TIMEOUT=60.0,
+        LLM_BETWEEN_TOKENS_TIMEOUT=15.0,
+        LLM_TOTAL_TIMEOUT=180.0,
+    )
+
+
+def prompt(repeats: int) -> list[dict[str, str]]:
+    return [
+        {"role": "system", "content": "Answer from the passage only."},
+        {"role": "user", "content": FILLER * repeats + "\n\n" + QUESTION},
+    ]
+
+
+def metrics(root: str) -> dict[str, float]:
+    """vLLM's Prometheus counters and histogram sums, by name (labels dropped)."""
+    text = httpx.get(f"{root}/metrics", timeout=10).text
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        match = re.match(r"^(vllm:[a-z_]+)(?:\{[^}]*\})? ([0-9.eE+-]+)$", line)
+        if match:
+            values[match[1]] = values.get(match[1], 0.0) + float(match[2])
+    return values
+
+
+def server_side(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """vLLM's own mean TTFT and time per output token between two readings."""
+
+    def mean(name: str) -> float:
+        count = after.get(f"{name}_count", 0) - before.get(f"{name}_count", 0)
+        total = after.get(f"{name}_sum", 0) - before.get(f"{name}_sum", 0)
+        return total / count if count else float("nan")
+
+    tpot = mean("vllm:time_per_output_token_seconds")
+    if tpot != tpot:  # newer vLLM names it inter-token latency
+        tpot = mean("vllm:inter_token_latency_seconds")
+    return {
+        "ttft_s": mean("vllm:time_to_first_token_seconds"),
+        "tpot_s": tpot,
+        "decode_tokens_per_s": 1 / tpot if tpot == tpot and tpot > 0 else float("nan"),
+    }
+
+
+def raw_stream(
+    base_url: str, model: str, messages: list[dict[str, str]], max_tokens: int
+) -> dict[str, Any]:
+    """The same request without the project's client: the server's time to
+    first content as a bare HTTP client sees it, and the chunks as sent."""
+    payload = {
+        "model": model,
+        "messages": messages,
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "stream": True,
+    }
+    started = time.perf_counter()
+    first = None
+    lines: list[str] = []
+    with RAW_CLIENT.stream(
+        "POST", f"{base_url}/chat/completions", json=payload
+    ) as response:
+        for line in response.iter_lines():
+            lines.append(line)
+            if (
+                first is None
+                and '"content":"' in line.replace(" ", "")
+                and ('"content":""' not in line.replace(" ", ""))
+            ):
+                first = time.perf_counter() - started
+    return {"ttft_s": first, "total_s": time.perf_counter() - started, "lines": lines}
+
+
+def client_stream(messages: list[dict[str, str]], max_tokens: int) -> dict[str, Any]:
+    from inference.llm import LLMClient
+
+    client = LLMClient()
+    started = time.perf_counter()
+    first = None
+    pieces: list[str] = []
+    for piece in client.stream_chat(messages, max_tokens=max_tokens, temperature=0):
+        if first is None:
+            first = time.perf_counter() - started
+        pieces.append(piece)
+    total = time.perf_counter() - started
+    text = "".join(pieces)
+    tokens = client.count_tokens(text) if text else 0
+    decode = (
+        (tokens - 1) / (total - first)
+        if first and tokens > 1 and total > first
+        else 0.0
+    )
+    return {
+        "ttft_s": first,
+        "total_s": total,
+        "text": text,
+        "tokens": tokens,
+        "tokens_per_s": decode,
+    }
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def concurrent(
+    streams: int, messages: list[dict[str, str]], max_tokens: int
+) -> dict[str, Any]:
+    results: list[dict[str, Any]] = []
+    lock = threading.Lock()
+
+    failures: list[str] = []
+
+    def one() -> None:
+        try:
+            outcome = client_stream(messages, max_tokens)
+        except Exception as error:  # reported, not hidden
+            failures.append(f"{type(error).__name__}: {error}")
+            return
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=one) for _ in range(streams)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    ttfts = [r["ttft_s"] for r in results if r["ttft_s"] is not None]
+    rates = [r["tokens_per_s"] for r in results if r["tokens_per_s"]]
+    return {
+        "streams": streams,
+        "completed": len(results),
+        "failures": failures[:3],
+        "ttft_p50_s": statistics.median(ttfts),
+        "ttft_p95_s": percentile(ttfts, 0.95),
+        "tokens_per_s_p50": statistics.median(rates) if rates else 0.0,
+        "aggregate_tokens_per_s": sum(rates),
+    }
+
+
+def checks(
+    base_url: str, model: str, root: str, out: Path, max_model_len: int
+) -> dict[str, Any]:
+    from inference.llm import LLMClient, LLMError, LLMTimeouts, estimate_tokens
+
+    found: dict[str, Any] = {}
+    client = LLMClient()
+    sample = FILLER * 3
+    tokenize = httpx.post(
+        f"{root}/tokenize",
+        json={"content": sample, "prompt": sample, "model": model},
+        timeout=10,
+    )
+    (out / "tokenize.json").write_text(tokenize.text)
+    found["tokenize_status"] = tokenize.status_code
+    found["count_tokens"] = client.count_tokens(sample)
+    found["estimate_tokens"] = estimate_tokens(sample)
+
+    limited = client_stream(prompt(1), max_tokens=8)
+    found["max_tokens_8_gave"] = limited["tokens"]
+
+    too_long = prompt(max_model_len // 20)
+    try:
+        "".join(client.stream_chat(too_long, max_tokens=64))
+        found["over_long_prompt"] = "no error"
+    except LLMError as error:
+        found["over_long_prompt"] = f"{error.kind}: {error}"
+    raw = httpx.post(
+        f"{base_url}/chat/completions",
+        json={"model": model, "messages": too_long, "max_tokens": 64, "stream": True},
+        timeout=60,
+    )
+    (out / "over_long_prompt.txt").write_text(f"{raw.status_code}\n{raw.text}")
+
+    over_budget = prompt(max_model_len // 60)
+    try:
+        "".join(client.stream_chat(over_budget, max_tokens=max_model_len))
+        found["max_tokens_past_context"] = "no error"
+    except LLMError as error:
+        found["max_tokens_past_context"] = f"{error.kind}: {error}"
+
+    # A client that goes away: generation must stop on the server.
+    before = metrics(root)
+    stream = client.stream_chat(prompt(2), max_tokens=4000, temperature=0.8)
+    for _, _piece in zip(range(5), stream, strict=False):
+        pass
+    stream.close()
+    time.sleep(1.0)
+    after = metrics(root)
+    time.sleep(1.0)
+    later = metrics(root)
+    found["disconnect"] = {
+        "running_after_close": later.get("vllm:num_requests_running", -1),
+        "generated_tokens_after_close": later.get("vllm:generation_tokens_total", 0)
+        - after.get("vllm:generation_tokens_total", 0),
+        "generated_tokens_while_open": after.get("vllm:generation_tokens_total", 0)
+        - before.get("vllm:generation_tokens_total", 0),
+    }
+
+    unreachable = LLMClient(base_url="http://127.0.0.1:9/v1")
+    started = time.perf_counter()
+    try:
+        "".join(unreachable.stream_chat(prompt(1), max_tokens=8))
+    except LLMError as error:
+        found["connect_error"] = (
+            f"{error.kind} after {time.perf_counter() - started:.2f} s"
+        )
+    hurried = LLMClient(
+        timeouts=LLMTimeouts(connect=3, first_token=0.0005, between_tokens=15, total=60)
+    )
+    try:
+        "".join(hurried.stream_chat(prompt(40), max_tokens=8))
+        found["first_token_deadline"] = "no error"  # noqa: S105 - a result, not a secret
+    except LLMError as error:
+        found["first_token_deadline"] = error.kind
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--base-url", default="http://127.0.0.1:8000/v1")
+    parser.add_argument("--model", default="archivist-llm")
+    parser.add_argument("--max-model-len", type=int, default=8192)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--streams", default="1,4,16")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    configure(args.base_url, args.model)
+    root = args.base_url.removesuffix("/v1")
+    args.out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {
+        "models": httpx.get(f"{args.base_url}/models", timeout=10).json()
+    }
+
+    long_prompt = prompt(40)  # about 1,400 prompt tokens, as an answer's context
+    raw_stream(args.base_url, args.model, long_prompt, 16)  # warm-up
+    sample = raw_stream(args.base_url, args.model, long_prompt, 32)
+    (args.out / "stream.txt").write_text("\n".join(sample["lines"]))
+
+    single: dict[str, list[float]] = {"client": [], "raw": [], "vllm": [], "decode": []}
+    for _ in range(args.rounds):
+        before = metrics(root)
+        raw = raw_stream(args.base_url, args.model, long_prompt, 128)
+        own = server_side(before, metrics(root))
+        single["raw"].append(raw["ttft_s"])
+        single["vllm"].append(own["ttft_s"])
+        single["decode"].append(own["decode_tokens_per_s"])
+        single["client"].append(client_stream(long_prompt, 128)["ttft_s"])
+    results["one_stream"] = {
+        "vllm_ttft_p50_s": statistics.median(single["vllm"]),
+        "raw_http_ttft_p50_s": statistics.median(single["raw"]),
+        "client_ttft_p50_s": statistics.median(single["client"]),
+        "client_over_vllm": statistics.median(single["client"])
+        / statistics.median(single["vllm"]),
+        "client_over_raw_http": statistics.median(single["client"])
+        / statistics.median(single["raw"]),
+        "vllm_decode_tokens_per_s": statistics.median(single["decode"]),
+    }
+    counts = [int(n) for n in args.streams.split(",")]
+    results["concurrency"] = [concurrent(n, long_prompt, 128) for n in counts]
+    one, most = results["concurrency"][0], results["concurrency"][-1]
+    results[f"p95_ttft_{counts[-1]}_over_{counts[0]}"] = (
+        most["ttft_p95_s"] / one["ttft_p95_s"]
+    )
+    results["checks"] = checks(
+        args.base_url, args.model, root, args.out, args.max_model_len
+    )
+    (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    print(json.dumps(results, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
