@@ -74,10 +74,6 @@ def _archivist_groups(directory_groups: Iterable[str]) -> set[Group]:
     return set(Group.objects.filter(name__in=names))
 
 
-def is_local(user: User) -> bool:
-    return not DirectoryAccount.objects.filter(user=user).exists()
-
-
 def user_for_oidc(identity: DirectoryIdentity) -> User:
     """The user an OpenID Connect identity signs in as, created on the first
     sign-in. A local account or another person's account with the same

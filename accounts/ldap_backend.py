@@ -22,20 +22,17 @@ from accounts.directory import (
 )
 from accounts.models import DirectoryAccount, User
 
-# What says "the directory is not there", as opposed to "not this person".
-UNREACHABLE = (
-    ldap.SERVER_DOWN,
-    ldap.TIMEOUT,
-    ldap.CONNECT_ERROR,
-    ldap.UNAVAILABLE,
-    ldap.BUSY,
-)
-
 
 @receiver(ldap_error)
-def _raise_when_unreachable(sender: Any, exception: Exception, **kwargs: Any) -> None:
-    if isinstance(exception, UNREACHABLE):
-        raise DirectoryUnavailable(str(exception)) from exception
+def _raise_when_the_directory_fails(
+    sender: Any, context: str, exception: Exception, **kwargs: Any
+) -> None:
+    """django-auth-ldap logs an LDAP error and carries on as if the person
+    were unknown. A wrong password or an unknown person never arrives here;
+    what does (server down, timeout, the service account refused, a wrong
+    search base) means the directory could not answer, so say that: a sign-in
+    shows it, and a token's check must not read it as "no longer known"."""
+    raise DirectoryUnavailable(f"{context}: {exception!r}") from exception
 
 
 def _first(attrs: dict[str, list[str]], name: str) -> str:
@@ -76,9 +73,7 @@ class DirectoryLDAPBackend(LDAPBackend):
                 return None
             return self.identity(ldap_user)
         except ldap.LDAPError as exc:
-            if isinstance(exc, UNREACHABLE):
-                raise DirectoryUnavailable(str(exc)) from exc
-            raise
+            raise DirectoryUnavailable(repr(exc)) from exc
 
     def identity(self, ldap_user: Any) -> DirectoryIdentity:
         attrs = ldap_user.attrs or {}

@@ -28,14 +28,11 @@ PASSWORD = "directory-password"
 TEST_SERVER = "http://testserver"
 CALLBACK = "/account/oidc/callback/"
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("/usr/sbin/slapd") is None or shutil.which("node") is None,
-    reason="slapd (make system-deps as root) and Node.js are needed",
-)
-
 
 @pytest.fixture
 def slapd(tmp_path: Path) -> Iterator[Slapd]:
+    if shutil.which("/usr/sbin/slapd") is None:
+        pytest.skip("Debian's slapd is not installed (make system-deps as root)")
     server = Slapd(tmp_path / "slapd")
     server.start()
     server.add_person("alice", PASSWORD)
@@ -63,6 +60,8 @@ def start_provider(folder: Path, base_urls: list[str]) -> OidcProvider:
 
 @pytest.fixture
 def provider(tmp_path: Path) -> Iterator[OidcProvider]:
+    if shutil.which("node") is None:
+        pytest.skip("Node.js is needed for the OpenID Provider")
     server = start_provider(tmp_path / "provider", [TEST_SERVER])
     yield server
     server.stop()

@@ -108,6 +108,24 @@ def test_unreachable_directory_gives_a_clear_message(
     assert "directory could not be reached" in refused.json()["detail"]
 
 
+def test_a_refused_service_account_takes_nothing_away(
+    ldap_on: Slapd, settings: Any
+) -> None:
+    """The directory answering with an error is not the directory saying
+    the person is gone: their groups stay, and the API says why it refuses."""
+    sign_in(Client(), "alice")
+    alice = User.objects.get(username="alice")
+    token = token_create(user=alice, name="t").plaintext
+    settings.AUTH_LDAP_BIND_PASSWORD = "not-the-service-password"
+    assert Client().get("/api/v1/collections/", **bearer(token)).status_code == 503
+    assert alice.groups.filter(name="HR readers").exists()
+    assert not AuditEvent.objects.filter(
+        action=AuditEvent.Action.DIRECTORY_ACCESS_ENDED
+    ).exists()
+    page = sign_in(Client(), "alice")
+    assert "The company directory could not be reached" in page.content.decode()
+
+
 def test_staff_status_follows_the_configured_group(ldap_on: Slapd) -> None:
     sign_in(Client(), "bob")
     assert User.objects.get(username="bob").is_staff
