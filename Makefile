@@ -6,11 +6,12 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian packages, installed with apt-get when running as root: OCR for
-# scanned pages and pictures (tesseract), LibreOffice for old .doc/.ppt files,
-# docker-compose, with which the tests validate compose.yaml, the LDAP headers
-# python-ldap builds against, and slapd, the directory the sign-in tests run. Without them
-# those formats fail with a reason saying what to install.
+# Debian packages, installed with apt-get when running as root (before the
+# Python install: python-ldap builds against libldap2-dev and libsasl2-dev):
+# OCR for scanned pages and pictures (tesseract), LibreOffice for old .doc/.ppt
+# files, docker-compose, with which the tests validate compose.yaml, and slapd,
+# the directory the sign-in tests run. Without them those formats fail with a
+# reason saying what to install.
 SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim libreoffice-writer-nogui libreoffice-impress-nogui docker-compose chromium gettext \
 	libldap2-dev libsasl2-dev slapd
 LINT_ENV := SECRET_KEY=lint-only DJANGO_SETTINGS_MODULE=config.settings
