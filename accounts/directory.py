@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -41,12 +41,12 @@ class DirectoryIdentity:
     email: str = ""
     first_name: str = ""
     last_name: str = ""
-    groups: tuple[str, ...] = field(default=())
+    groups: tuple[str, ...] = ()
     oidc_subject: str = ""
     ldap_dn: str = ""
 
 
-def mapped_group_names(directory_groups: Iterable[str]) -> set[str]:
+def _mapped_group_names(directory_groups: Iterable[str]) -> set[str]:
     """The Archivist group names these directory groups give: the explicit
     ``DIRECTORY_GROUP_MAP`` entry, else (with ``DIRECTORY_GROUPS_BY_NAME``)
     the group of the same name."""
@@ -61,7 +61,8 @@ def mapped_group_names(directory_groups: Iterable[str]) -> set[str]:
 
 
 def _archivist_groups(directory_groups: Iterable[str]) -> set[Group]:
-    names = mapped_group_names(directory_groups)
+    names = _mapped_group_names(directory_groups)
+    groups = {group.name: group for group in Group.objects.filter(name__in=names)}
     explicit = {
         target
         for targets in settings.DIRECTORY_GROUP_MAP.values()
@@ -69,9 +70,9 @@ def _archivist_groups(directory_groups: Iterable[str]) -> set[Group]:
     }
     # Groups named in the mapping are created when first needed; a directory
     # group matched by name only counts if an administrator made that group.
-    for name in names & explicit:
-        Group.objects.get_or_create(name=name)
-    return set(Group.objects.filter(name__in=names))
+    for name in (names & explicit) - groups.keys():
+        groups[name], _created = Group.objects.get_or_create(name=name)
+    return set(groups.values())
 
 
 def user_for_oidc(identity: DirectoryIdentity) -> User:
@@ -108,10 +109,11 @@ def sync_user(
     *,
     request: HttpRequest | None = None,
     created: bool = False,
-) -> None:
+) -> DirectoryAccount:
     """Make ``user`` (saved or not) what the directory says, in one
-    transaction, and audit what changed. ``created``: the sign-in that
-    brought the user made them (django-auth-ldap saves them first)."""
+    transaction, and audit what changed; the user's directory account.
+    ``created``: the sign-in that brought the user made them
+    (django-auth-ldap saves them first)."""
     with transaction.atomic():
         created = created or user.pk is None
         if user.pk is None:
@@ -156,6 +158,7 @@ def sync_user(
                 "staff": user.is_staff,
             },
         )
+    return account
 
 
 def _copy_profile(user: User, identity: DirectoryIdentity) -> None:

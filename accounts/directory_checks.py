@@ -5,11 +5,8 @@ and a person the directory no longer knows loses their tokens."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django.conf import settings
 from django.core.cache import cache
-from django.utils import timezone
 
 from accounts import oidc
 from accounts.directory import DirectoryIdentity, end_access, sync_user
@@ -24,20 +21,18 @@ LOCK_SECONDS = 30
 
 def authenticate_token(plaintext: str) -> ApiToken | None:
     """The usable token with this plaintext, as ``token_authenticate``, whose
-    user the directory (if one signs them in) still knows. Raises
-    ``DirectoryUnavailable`` when that cannot be confirmed."""
+    user the directory (if one signs them in, and its check is due) still
+    knows. Raises ``DirectoryUnavailable`` when that cannot be confirmed."""
     token = token_authenticate(plaintext)
-    if token is None or still_known(token.user):
+    if token is None or not token.directory_check_due or still_known(token.user):
         return token
     return None
 
 
 def still_known(user: User) -> bool:
-    account = DirectoryAccount.objects.filter(user=user).first()
-    if account is None:
-        return True
-    if not _due(account):
-        return account.active
+    """Ask the directory about a user whose check is due: their groups follow
+    its answer, and False means it no longer knows them."""
+    account = DirectoryAccount.objects.get(user=user)
     lock = f"archivist:directory-check:{user.pk}"
     if not cache.add(lock, 1, timeout=LOCK_SECONDS):
         return account.active
@@ -52,11 +47,6 @@ def still_known(user: User) -> bool:
         return False
     sync_user(user, identity)
     return True
-
-
-def _due(account: DirectoryAccount) -> bool:
-    interval = dt.timedelta(seconds=settings.DIRECTORY_REFRESH_SECONDS)
-    return account.synced_at is None or timezone.now() - account.synced_at >= interval
 
 
 def _ask(

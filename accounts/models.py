@@ -61,6 +61,10 @@ class ApiToken(models.Model):
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
 
+    # Not stored: set by token_authenticate when the directory that signs the
+    # user in is due to be asked about them again.
+    directory_check_due = False
+
     class Meta:
         verbose_name = _("API token")
         verbose_name_plural = _("API tokens")

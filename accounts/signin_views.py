@@ -24,7 +24,7 @@ from accounts.directory import (
     user_for_oidc,
 )
 from accounts.forms import SignInForm
-from accounts.models import AuditEvent, DirectoryAccount
+from accounts.models import AuditEvent
 from accounts.services import audit_record
 from core.inputs import safe_next
 
@@ -84,7 +84,7 @@ def oidc_callback(request: HttpRequest) -> HttpResponse:
         user = user_for_oidc(identity)
         if user.pk is not None and not user.is_active:
             raise SignInRefused(_("This account is disabled here."))
-        sync_user(user, identity, request=request)
+        account = sync_user(user, identity, request=request)
     except DirectoryUnavailable as exc:
         return _refuse(request, username, str(exc), _provider_unreachable())
     except oidc.ProviderRejected as exc:
@@ -96,7 +96,7 @@ def oidc_callback(request: HttpRequest) -> HttpResponse:
         )
     except SignInRefused as exc:
         return _refuse(request, username, str(exc), str(exc))
-    oidc.keep_refresh_token(DirectoryAccount.objects.get(user=user), token)
+    oidc.keep_refresh_token(account, token)
     next_url = request.session.pop(NEXT_KEY, settings.LOGIN_REDIRECT_URL)
     auth.login(request, user, backend=SESSION_BACKEND)
     if token.get("id_token"):

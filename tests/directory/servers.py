@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -18,6 +17,8 @@ from unittest import mock
 import ldap
 import ldap.modlist
 
+from config.processes import free_port
+
 SUFFIX = "dc=example,dc=org"
 ROOT_DN = f"cn=admin,{SUFFIX}"
 ROOT_PASSWORD = "root-secret"
@@ -27,12 +28,6 @@ PEOPLE = f"ou=people,{SUFFIX}"
 GROUPS = f"ou=groups,{SUFFIX}"
 USER_FILTER = "(&(uid=%(user)s)(!(employeeType=disabled)))"
 PROVIDER_DIR = Path(__file__).resolve().parent / "oidc_provider"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait(check: Any, what: str, process: subprocess.Popen[bytes], log: Path) -> None:

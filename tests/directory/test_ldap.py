@@ -9,6 +9,7 @@ from django.test import Client
 
 from accounts.models import AuditEvent, DirectoryAccount, User
 from accounts.services import token_create
+from config.processes import free_port
 from tests.directory.conftest import (
     PASSWORD,
     Company,
@@ -17,7 +18,7 @@ from tests.directory.conftest import (
     provider_sign_in,
     use_directories,
 )
-from tests.directory.servers import OidcProvider, Slapd, free_port
+from tests.directory.servers import OidcProvider, Slapd
 
 
 @pytest.fixture

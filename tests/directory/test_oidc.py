@@ -11,6 +11,7 @@ from django.test import Client
 from accounts import oidc
 from accounts.models import AuditEvent, DirectoryAccount, User
 from accounts.services import token_create
+from config.processes import free_port
 from tests.directory.conftest import (
     PASSWORD,
     Company,
@@ -19,7 +20,7 @@ from tests.directory.conftest import (
     provider_sign_in,
     use_directories,
 )
-from tests.directory.servers import OidcProvider, free_port
+from tests.directory.servers import OidcProvider
 
 
 @pytest.fixture
