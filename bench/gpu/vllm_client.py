@@ -20,6 +20,7 @@ import statistics
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,12 @@ FILLER = (
     "with its dependencies. "
 )
 RAW_CLIENT = httpx.Client(timeout=60, limits=httpx.Limits(max_connections=64))
-QUESTION = "Using only the passage, say in one sentence how apt checks packages."
+# Asks for a long answer, as real answers are: the 128 tokens allowed are
+# used, so answers overlap when many people ask at once.
+QUESTION = (
+    "Using only the passage, explain in detail, in about ten sentences, how apt "
+    "finds, checks and installs packages."
+)
 
 
 def configure(base_url: str, model: str) -> None:
@@ -51,10 +57,17 @@ def configure(base_url: str, model: str) -> None:
     )
 
 
-def prompt(repeats: int) -> list[dict[str, str]]:
+def prompt(repeats: int, distinct: bool = False) -> list[dict[str, str]]:
+    """The instructions, a passage of ``repeats`` sentences and the question.
+
+    ``distinct`` starts the passage with a marker of its own, as every
+    answer's passages differ: vLLM's prefix cache then holds the fixed
+    instructions only, and the prompt's prefill is measured, not skipped.
+    """
+    marker = f"Passage {uuid.uuid4().hex}.\n" if distinct else ""
     return [
         {"role": "system", "content": "Answer from the passage only."},
-        {"role": "user", "content": FILLER * repeats + "\n\n" + QUESTION},
+        {"role": "user", "content": marker + FILLER * repeats + "\n\n" + QUESTION},
     ]
 
 
@@ -149,39 +162,109 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def concurrent(
-    streams: int, messages: list[dict[str, str]], max_tokens: int
+def burst(
+    root: str, streams: int, repeats: int, distinct: bool, max_tokens: int
 ) -> dict[str, Any]:
-    results: list[dict[str, Any]] = []
-    lock = threading.Lock()
+    """``streams`` answers started in the same instant (the worst case), in
+    rounds until at least 48 have been timed."""
+    timed = Timed(streams)
 
-    failures: list[str] = []
+    def one(messages: list[dict[str, str]], start: threading.Barrier) -> None:
+        start.wait()
+        timed.ask(messages, max_tokens)
 
-    def one() -> None:
-        try:
-            outcome = client_stream(messages, max_tokens)
-        except Exception as error:  # reported, not hidden
-            failures.append(f"{type(error).__name__}: {error}")
-            return
-        with lock:
-            results.append(outcome)
+    before = metrics(root)
+    fixed = prompt(repeats)
+    started = time.perf_counter()
+    for _ in range(max(1, 48 // streams)):
+        start = threading.Barrier(streams)
+        threads = [
+            threading.Thread(
+                target=one, args=(prompt(repeats, True) if distinct else fixed, start)
+            )
+            for _ in range(streams)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    return timed.summary(
+        time.perf_counter() - started, server_side(before, metrics(root))
+    )
 
-    threads = [threading.Thread(target=one) for _ in range(streams)]
+
+def sustained(
+    root: str,
+    streams: int,
+    repeats: int,
+    distinct: bool,
+    max_tokens: int,
+    answer_s: float,
+) -> dict[str, Any]:
+    """``streams`` answers always in flight, as vLLM's own benchmark counts
+    concurrency: each of ``streams`` askers asks again as soon as its answer
+    ends. The askers start ``answer_s / streams`` apart (answers of equal
+    length would otherwise stay in lockstep, a burst at every turn), and
+    each one's first answer, before all are running, is not timed."""
+    timed = Timed(streams)
+    fixed = prompt(repeats)
+    turns = max(3, 48 // streams)
+
+    def asker(index: int) -> None:
+        time.sleep(index * answer_s / streams)
+        for turn in range(turns + 1):
+            messages = prompt(repeats, True) if distinct else fixed
+            timed.ask(messages, max_tokens, keep=turn > 0)
+
+    before = metrics(root)
+    started = time.perf_counter()
+    threads = [threading.Thread(target=asker, args=(i,)) for i in range(streams)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    ttfts = [r["ttft_s"] for r in results if r["ttft_s"] is not None]
-    rates = [r["tokens_per_s"] for r in results if r["tokens_per_s"]]
-    return {
-        "streams": streams,
-        "completed": len(results),
-        "failures": failures[:3],
-        "ttft_p50_s": statistics.median(ttfts),
-        "ttft_p95_s": percentile(ttfts, 0.95),
-        "tokens_per_s_p50": statistics.median(rates) if rates else 0.0,
-        "aggregate_tokens_per_s": sum(rates),
-    }
+    return timed.summary(
+        time.perf_counter() - started, server_side(before, metrics(root))
+    )
+
+
+class Timed:
+    """The answers of one concurrency level, collected from many threads."""
+
+    def __init__(self, streams: int) -> None:
+        self.streams = streams
+        self.results: list[dict[str, Any]] = []
+        self.failures: list[str] = []
+        self.tokens = 0
+        self.lock = threading.Lock()
+
+    def ask(
+        self, messages: list[dict[str, str]], max_tokens: int, keep: bool = True
+    ) -> None:
+        try:
+            outcome = client_stream(messages, max_tokens)
+        except Exception as error:  # reported, not hidden
+            with self.lock:
+                self.failures.append(f"{type(error).__name__}: {error}")
+            return
+        with self.lock:
+            self.tokens += outcome["tokens"]
+            if keep:
+                self.results.append(outcome)
+
+    def summary(self, wall_s: float, own: dict[str, float]) -> dict[str, Any]:
+        ttfts = [r["ttft_s"] for r in self.results if r["ttft_s"] is not None]
+        rates = [r["tokens_per_s"] for r in self.results if r["tokens_per_s"]]
+        return {
+            "streams": self.streams,
+            "answers_timed": len(self.results),
+            "failures": self.failures[:3],
+            "ttft_p50_s": statistics.median(ttfts),
+            "ttft_p95_s": percentile(ttfts, 0.95),
+            "tokens_per_s_p50": statistics.median(rates) if rates else 0.0,
+            "aggregate_tokens_per_s": self.tokens / wall_s,
+            "vllm_ttft_mean_s": own["ttft_s"],
+        }
 
 
 def checks(
@@ -262,6 +345,54 @@ def checks(
     return found
 
 
+def one_stream(
+    args: argparse.Namespace, root: str, repeats: int, distinct: bool
+) -> dict[str, float]:
+    """Rounds of one answer at a time: vLLM's own time to first token for
+    the very request, a bare HTTP client's and the project's client's."""
+    single: dict[str, list[float]] = {
+        "answer": [],
+        "client": [],
+        "client_vllm": [],
+        "raw": [],
+        "raw_vllm": [],
+        "decode": [],
+    }
+    fixed = prompt(repeats)
+    for _ in range(args.rounds):
+        messages = prompt(repeats, True) if distinct else fixed
+        before = metrics(root)
+        raw = raw_stream(args.base_url, args.model, messages, 128)
+        own = server_side(before, metrics(root))
+        single["raw"].append(raw["ttft_s"])
+        single["raw_vllm"].append(own["ttft_s"])
+        single["decode"].append(own["decode_tokens_per_s"])
+        messages = prompt(repeats, True) if distinct else fixed
+        before = metrics(root)
+        answer = client_stream(messages, 128)
+        single["client"].append(answer["ttft_s"])
+        single["answer"].append(answer["total_s"])
+        single["client_vllm"].append(server_side(before, metrics(root))["ttft_s"])
+    ratios = [
+        c / v for c, v in zip(single["client"], single["client_vllm"], strict=True)
+    ]
+    return {
+        "vllm_ttft_p50_s": statistics.median(
+            single["raw_vllm"] + single["client_vllm"]
+        ),
+        "raw_http_ttft_p50_s": statistics.median(single["raw"]),
+        "client_ttft_p50_s": statistics.median(single["client"]),
+        "client_over_vllm": statistics.median(ratios),
+        "raw_http_over_vllm": statistics.median(
+            r / v for r, v in zip(single["raw"], single["raw_vllm"], strict=True)
+        ),
+        "client_over_raw_http": statistics.median(single["client"])
+        / statistics.median(single["raw"]),
+        "vllm_decode_tokens_per_s": statistics.median(single["decode"]),
+        "answer_s": statistics.median(single["answer"]),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--base-url", default="http://127.0.0.1:8000/v1")
@@ -278,36 +409,30 @@ def main() -> None:
         "models": httpx.get(f"{args.base_url}/models", timeout=10).json()
     }
 
-    long_prompt = prompt(40)  # about 1,400 prompt tokens, as an answer's context
-    raw_stream(args.base_url, args.model, long_prompt, 16)  # warm-up
-    sample = raw_stream(args.base_url, args.model, long_prompt, 32)
+    repeats = 40  # about 1,400 prompt tokens, as an answer's context
+    raw_stream(args.base_url, args.model, prompt(repeats), 16)  # warm-up
+    sample = raw_stream(args.base_url, args.model, prompt(repeats), 32)
     (args.out / "stream.txt").write_text("\n".join(sample["lines"]))
-
-    single: dict[str, list[float]] = {"client": [], "raw": [], "vllm": [], "decode": []}
-    for _ in range(args.rounds):
-        before = metrics(root)
-        raw = raw_stream(args.base_url, args.model, long_prompt, 128)
-        own = server_side(before, metrics(root))
-        single["raw"].append(raw["ttft_s"])
-        single["vllm"].append(own["ttft_s"])
-        single["decode"].append(own["decode_tokens_per_s"])
-        single["client"].append(client_stream(long_prompt, 128)["ttft_s"])
-    results["one_stream"] = {
-        "vllm_ttft_p50_s": statistics.median(single["vllm"]),
-        "raw_http_ttft_p50_s": statistics.median(single["raw"]),
-        "client_ttft_p50_s": statistics.median(single["client"]),
-        "client_over_vllm": statistics.median(single["client"])
-        / statistics.median(single["vllm"]),
-        "client_over_raw_http": statistics.median(single["client"])
-        / statistics.median(single["raw"]),
-        "vllm_decode_tokens_per_s": statistics.median(single["decode"]),
-    }
     counts = [int(n) for n in args.streams.split(",")]
-    results["concurrency"] = [concurrent(n, long_prompt, 128) for n in counts]
-    one, most = results["concurrency"][0], results["concurrency"][-1]
-    results[f"p95_ttft_{counts[-1]}_over_{counts[0]}"] = (
-        most["ttft_p95_s"] / one["ttft_p95_s"]
-    )
+    # Distinct prompts are what answers send; the same prompt again shows
+    # what vLLM's prefix cache hides.
+    for distinct, name in ((True, "distinct_prompts"), (False, "same_prompt")):
+        single = one_stream(args, root, repeats, distinct)
+        results[name] = {"one_stream": single}
+        burst(root, counts[-1], repeats, distinct, 4)  # warm-up
+        for pattern in ("sustained", "burst"):
+            if pattern == "sustained":
+                levels = [
+                    sustained(root, n, repeats, distinct, 128, single["answer_s"])
+                    for n in counts
+                ]
+            else:
+                levels = [burst(root, n, repeats, distinct, 128) for n in counts]
+            results[name][pattern] = {
+                "levels": levels,
+                f"p95_ttft_{counts[-1]}_over_{counts[0]}": levels[-1]["ttft_p95_s"]
+                / levels[0]["ttft_p95_s"],
+            }
     results["checks"] = checks(
         args.base_url, args.model, root, args.out, args.max_model_len
     )
