@@ -498,11 +498,15 @@ def main(argv: list[str] | None = None) -> int:
             "ALLOWED_HOSTS", f"{args.host},localhost,127.0.0.1"
         )
         services.manage("migrate", "--noinput", "--verbosity", "1")
-        if os.environ.get("EMBEDDING_MODEL"):
-            # A new install takes the configured model before the first upload.
-            services.manage(
-                "reembed", "--model", os.environ["EMBEDDING_MODEL"], "--only-if-empty"
-            )
+        # A new install takes the configured model before the first upload,
+        # or, unless one is given, the multilingual one where it is fast
+        # enough (ops/embedding_choice.py).
+        services.manage(
+            "reembed",
+            "--model",
+            os.environ.get("EMBEDDING_MODEL") or "auto",
+            "--only-if-empty",
+        )
         services.manage("collectstatic", "--noinput", "--verbosity", "0")
         services.manage("ensure_admin")
         services.start_worker(

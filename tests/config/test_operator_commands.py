@@ -96,6 +96,16 @@ def test_the_stack_starts_with_a_given_llm_and_redis(stack: Stack) -> None:
     out = (stack.var_dir / "launcher.out").read_text()
     assert "llm        http://127.0.0.1:9/v1 (given)" in out
     assert "Archivist is running" in out
+    # No EMBEDDING_MODEL: the new installation measured the multilingual
+    # model and said which model it took and why.
+    assert "Measuring the multilingual embedding model" in out
+    assert any(
+        reason in out
+        for reason in (
+            "finds documents across the two",
+            "keeps the faster English-only",
+        )
+    )
     assert (stack.var_dir / "stack.env").stat().st_mode & 0o777 == 0o600
 
 

@@ -5,6 +5,7 @@ uploads use the new model, and the change can be undone the same way."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -188,5 +189,57 @@ def test_a_new_install_takes_the_configured_model_at_start_up(
         assert "run `manage.py reembed --model" in out.getvalue()
         assert active_index().model_name == other and _dimensions() == {256}
     finally:
+        reembed(model_name=english)
+    assert active_index().dimensions == 384
+
+
+def test_a_new_install_measures_the_multilingual_model_and_takes_it_if_fast(
+    ingest_world: World, settings: Any
+) -> None:
+    """Without EMBEDDING_MODEL the launcher runs ``reembed --model auto
+    --only-if-empty``: the multilingual model is measured here and taken
+    only when it embeds fast enough; an index with chunks is left alone."""
+    from io import StringIO
+
+    from django.core.cache import cache
+    from django.core.management import CommandError, call_command
+
+    from ops.embedding_choice import CACHE_KEY, MULTILINGUAL_MODEL
+
+    english = active_model_name()
+    wait_final([ingest_world.document_a.pk], 120)
+    Document.objects.all().delete()
+    cache.delete(CACHE_KEY)
+    try:
+        with pytest.raises(CommandError, match="--only-if-empty"):
+            call_command("reembed", "--model", "auto", stdout=StringIO())
+        settings.EMBEDDING_AUTO_MIN_CHUNKS_PER_SECOND = 1e9
+        out = StringIO()
+        call_command("reembed", "--model", "auto", "--only-if-empty", stdout=out)
+        assert "passages a second here (below 1e+09)" in out.getvalue()
+        assert f"EMBEDDING_MODEL={MULTILINGUAL_MODEL}" in out.getvalue()
+        assert active_index().model_name == english
+        measured = cache.get(CACHE_KEY)
+        assert isinstance(measured, float) and measured > 0
+
+        settings.EMBEDDING_AUTO_MIN_CHUNKS_PER_SECOND = measured / 2
+        out = StringIO()
+        call_command("reembed", "--model", "auto", "--only-if-empty", stdout=out)
+        assert "finds documents across the two" in out.getvalue()
+        index = active_index()
+        assert (index.model_name, index.dimensions) == (MULTILINGUAL_MODEL, 768)
+
+        document = upload_bytes(
+            ingest_world, ingest_world.collection_a, "a.txt", TEXTS[0].encode()
+        ).document
+        assert wait_final([document.pk], 180)[document.pk].status == "ready"
+        assert _dimensions() == {768}
+        # Chunks exist now: nothing is measured and nothing changes.
+        out = StringIO()
+        call_command("reembed", "--model", "auto", "--only-if-empty", stdout=out)
+        assert out.getvalue() == ""
+        assert active_index().model_name == MULTILINGUAL_MODEL
+    finally:
+        cache.delete(CACHE_KEY)
         reembed(model_name=english)
     assert active_index().dimensions == 384

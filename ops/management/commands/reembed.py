@@ -2,11 +2,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from kb.embedding import embedder_for
+from kb.embedding import BUNDLED_MODEL_NAME, embedder_for
 from kb.index import active_index
+from ops.embedding_choice import choose_model
 from ops.reembed import ReembedError, index_is_empty, reembed
+
+AUTO = "auto"
 
 
 class Command(BaseCommand):
@@ -21,7 +25,9 @@ class Command(BaseCommand):
             "--model",
             required=True,
             help="A sentence-transformers name or local path (or, with "
-            "EMBEDDING_BASE_URL, a model the embedding server serves).",
+            "EMBEDDING_BASE_URL, a model the embedding server serves). With "
+            "--only-if-empty, 'auto' measures the multilingual model here and "
+            "takes it if it is fast enough (EMBEDDING_AUTO_MIN_CHUNKS_PER_SECOND).",
         )
         parser.add_argument(
             "--restart",
@@ -56,7 +62,37 @@ class Command(BaseCommand):
             and index.dimensions == embedder_for(model_name).dimensions
         )
 
+    def _automatic_model(self) -> str | None:
+        """The model a new installation takes, or None to change nothing: an
+        index with chunks, or one already given another model, stays."""
+        if settings.EMBEDDING_MODEL:
+            return str(settings.EMBEDDING_MODEL)
+        index = active_index()
+        if (
+            settings.EMBEDDING_BASE_URL
+            or not index_is_empty()
+            or index.model_name != BUNDLED_MODEL_NAME
+        ):
+            return None
+        self.stdout.write(
+            "Measuring the multilingual embedding model on this machine "
+            "(a new installation only)…"
+        )
+        choice = choose_model()
+        self.stdout.write(choice.reason)
+        return None if choice.model_name == BUNDLED_MODEL_NAME else choice.model_name
+
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["model"] == AUTO:
+            if not options["only_if_empty"]:
+                raise CommandError(
+                    "--model auto chooses a new installation's model: give "
+                    "--only-if-empty, or name the model to switch to."
+                )
+            chosen = self._automatic_model()
+            if chosen is None:
+                return
+            options["model"] = chosen
         if options["only_if_empty"] and not self._switch_empty_index(options["model"]):
             return
         try:
