@@ -382,11 +382,9 @@ ANSWER_CACHE_TTL_SECONDS = env_int(
 # (ops/embedding_choice.py): the index records the model in use. With
 # EMBEDDING_BASE_URL, an OpenAI-compatible /v1/embeddings server serving
 # EMBEDDING_MODEL is used instead.
-EMBEDDING_MODEL = (
-    None
-    if env_optional_str("EMBEDDING_MODEL") == "auto"
-    else env_optional_str("EMBEDDING_MODEL")
-)
+EMBEDDING_MODEL = env_optional_str("EMBEDDING_MODEL")
+if EMBEDDING_MODEL == "auto":
+    EMBEDDING_MODEL = None
 EMBEDDING_BASE_URL = env_optional_str("EMBEDDING_BASE_URL")
 EMBEDDING_API_KEY = env_optional_str("EMBEDDING_API_KEY")
 EMBEDDING_TIMEOUT_SECONDS = env_float("EMBEDDING_TIMEOUT_SECONDS", 60.0)

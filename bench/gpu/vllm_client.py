@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -162,35 +163,43 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
+def prompts(repeats: int, distinct: bool) -> Callable[[], list[dict[str, str]]]:
+    """Each call's prompt: a new one every time, or always the same."""
+    fixed = prompt(repeats)
+    return (lambda: prompt(repeats, True)) if distinct else (lambda: fixed)
+
+
+def run_askers(root: str, timed: Timed, asker: Callable[[int], None]) -> dict[str, Any]:
+    """One thread per stream running ``asker``; the level's figures, with
+    vLLM's own time to first token over the same span."""
+    before = metrics(root)
+    started = time.perf_counter()
+    threads = [threading.Thread(target=asker, args=(i,)) for i in range(timed.streams)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return timed.summary(
+        time.perf_counter() - started, server_side(before, metrics(root))
+    )
+
+
 def burst(
     root: str, streams: int, repeats: int, distinct: bool, max_tokens: int
 ) -> dict[str, Any]:
     """``streams`` answers started in the same instant (the worst case), in
     rounds until at least 48 have been timed."""
     timed = Timed(streams)
+    next_prompt = prompts(repeats, distinct)
+    start = threading.Barrier(streams)
 
-    def one(messages: list[dict[str, str]], start: threading.Barrier) -> None:
-        start.wait()
-        timed.ask(messages, max_tokens)
+    def asker(index: int) -> None:
+        for _ in range(max(1, 48 // streams)):
+            messages = next_prompt()
+            start.wait()
+            timed.ask(messages, max_tokens)
 
-    before = metrics(root)
-    fixed = prompt(repeats)
-    started = time.perf_counter()
-    for _ in range(max(1, 48 // streams)):
-        start = threading.Barrier(streams)
-        threads = [
-            threading.Thread(
-                target=one, args=(prompt(repeats, True) if distinct else fixed, start)
-            )
-            for _ in range(streams)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    return timed.summary(
-        time.perf_counter() - started, server_side(before, metrics(root))
-    )
+    return run_askers(root, timed, asker)
 
 
 def sustained(
@@ -207,25 +216,14 @@ def sustained(
     length would otherwise stay in lockstep, a burst at every turn), and
     each one's first answer, before all are running, is not timed."""
     timed = Timed(streams)
-    fixed = prompt(repeats)
-    turns = max(3, 48 // streams)
+    next_prompt = prompts(repeats, distinct)
 
     def asker(index: int) -> None:
         time.sleep(index * answer_s / streams)
-        for turn in range(turns + 1):
-            messages = prompt(repeats, True) if distinct else fixed
-            timed.ask(messages, max_tokens, keep=turn > 0)
+        for turn in range(max(3, 48 // streams) + 1):
+            timed.ask(next_prompt(), max_tokens, keep=turn > 0)
 
-    before = metrics(root)
-    started = time.perf_counter()
-    threads = [threading.Thread(target=asker, args=(i,)) for i in range(streams)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return timed.summary(
-        time.perf_counter() - started, server_side(before, metrics(root))
-    )
+    return run_askers(root, timed, asker)
 
 
 class Timed:
@@ -358,16 +356,16 @@ def one_stream(
         "raw_vllm": [],
         "decode": [],
     }
-    fixed = prompt(repeats)
+    next_prompt = prompts(repeats, distinct)
     for _ in range(args.rounds):
-        messages = prompt(repeats, True) if distinct else fixed
+        messages = next_prompt()
         before = metrics(root)
         raw = raw_stream(args.base_url, args.model, messages, 128)
         own = server_side(before, metrics(root))
         single["raw"].append(raw["ttft_s"])
         single["raw_vllm"].append(own["ttft_s"])
         single["decode"].append(own["decode_tokens_per_s"])
-        messages = prompt(repeats, True) if distinct else fixed
+        messages = next_prompt()
         before = metrics(root)
         answer = client_stream(messages, 128)
         single["client"].append(answer["ttft_s"])
