@@ -82,10 +82,19 @@ def ingest_texts(
     """Each (doc_id, text) becomes an uploaded .txt file that goes through the
     real pipeline (type check, parser process, chunking, embedding, index),
     run in this process instead of a Celery worker. Returns document pk -> doc_id."""
+    mapping = upload_texts(collection, user, docs)
+    drain_queue(list(mapping))
+    return mapping
+
+
+def upload_texts(
+    collection: Any, user: Any, docs: list[tuple[str, str]]
+) -> dict[int, str]:
+    """What the upload request does for each (doc_id, text): store the file as
+    ``doc_id.txt``, check its type and queue it. Returns document pk -> doc_id."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from ingest.documents import document_upload
-    from ingest.pipeline import document_ingest
 
     mapping: dict[int, str] = {}
     for doc_id, text in docs:
@@ -96,10 +105,16 @@ def ingest_texts(
         )
         if outcome.document is not None:
             mapping[outcome.document.pk] = doc_id
-    # Drain the queue as a worker would (small documents share embedding batches).
-    for document_pk in mapping:
-        document_ingest(document_id=document_pk)
     return mapping
+
+
+def drain_queue(document_ids: list[int]) -> None:
+    """Ingest the queued documents as a worker would, in this process (small
+    documents share embedding batches)."""
+    from ingest.pipeline import document_ingest
+
+    for document_id in document_ids:
+        document_ingest(document_id=document_id)
 
 
 def percentile_rank(count: int, fraction: float) -> int:
