@@ -8,7 +8,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,17 @@ def bench_user_and_collection(name: str, username: str = "bench") -> tuple[Any, 
     return user, collection
 
 
+def warm_worker(text: str) -> None:
+    """Ingest one file into a collection of its own, then drop its chunks: the
+    parser process is started and the model loaded, as in a worker after its
+    first task, and nothing of it is left to count."""
+    from kb.models import Chunk
+
+    user, collection = bench_user_and_collection("bench-warm-up")
+    ingest_texts(collection, user, [("warm-up", text)])
+    Chunk.objects.filter(collection=collection).delete()
+
+
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     import json
 
@@ -83,7 +94,7 @@ def ingest_texts(
     real pipeline (type check, parser process, chunking, embedding, index),
     run in this process instead of a Celery worker. Returns document pk -> doc_id."""
     mapping = upload_texts(collection, user, docs)
-    drain_queue(list(mapping))
+    drain_queue(mapping)
     return mapping
 
 
@@ -108,7 +119,7 @@ def upload_texts(
     return mapping
 
 
-def drain_queue(document_ids: list[int]) -> None:
+def drain_queue(document_ids: Iterable[int]) -> None:
     """Ingest the queued documents as a worker would, in this process (small
     documents share embedding batches)."""
     from ingest.pipeline import document_ingest

@@ -28,7 +28,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import DATA, bench_stack, bench_user_and_collection, read_jsonl
+from bench.common import (
+    DATA,
+    bench_stack,
+    bench_user_and_collection,
+    drain_queue,
+    read_jsonl,
+    upload_texts,
+    warm_worker,
+)
 
 
 def make_pdfs(
@@ -103,12 +111,8 @@ def main() -> None:
     corpus = read_jsonl(DATA / "beir" / "scifact" / "corpus.jsonl")
     texts = [f"{d.get('title', '')}\n\n{d['text']}" for d in corpus]
     with bench_stack(), tempfile.TemporaryDirectory() as folder:
-        from django.core.files.uploadedfile import SimpleUploadedFile
-
-        from ingest.documents import document_upload
         from ingest.filetypes import detect
         from ingest.parsing import parse_file
-        from ingest.pipeline import document_ingest
         from kb.embedding import (
             BUNDLED_MODEL_NAME,
             LocalEmbedder,
@@ -126,14 +130,7 @@ def main() -> None:
 
         # A worker that has already ingested a file: parser process started,
         # model loaded (a worker does this once, at its first task).
-        _, warm_collection = bench_user_and_collection("bench-warm-up")
-        warm = document_upload(
-            collection=warm_collection,
-            uploaded=SimpleUploadedFile("warm-up.txt", texts[-1].encode()),
-            uploader=user,
-        )
-        if warm.document is not None:
-            document_ingest(document_id=warm.document.pk)
+        warm_worker(texts[-1])
 
         # The chunks the pipeline will make (the same parser and chunker), for
         # the raw encode() measured right before it.
@@ -159,20 +156,20 @@ def main() -> None:
         # stored and queued first, then the worker drains the queue (calling
         # the task's service in this process).
         started = time.perf_counter()
-        queued = []
-        for index, text in enumerate(texts[: args.docs]):
-            outcome = document_upload(
-                collection=collection,
-                uploaded=SimpleUploadedFile(f"doc-{index}.txt", text.encode()),
-                uploader=user,
+        queued = list(
+            upload_texts(
+                collection,
+                user,
+                [
+                    (f"doc-{index}", text)
+                    for index, text in enumerate(texts[: args.docs])
+                ],
             )
-            if outcome.document is not None:
-                queued.append(outcome.document.pk)
+        )
         upload_seconds = time.perf_counter() - started
         stages_before = stage_seconds()
         started = time.perf_counter()
-        for document_id in queued:
-            document_ingest(document_id=document_id)
+        drain_queue(queued)
         pipeline_seconds = time.perf_counter() - started
         stages = {
             stage: seconds - stages_before[stage]
