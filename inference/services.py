@@ -61,8 +61,12 @@ MIN_SIMILARITY = 0.45
 MIN_LEXICAL_COVERAGE = 0.6
 MIN_LEXICAL_COVERAGE_ALONE = 0.4
 HISTORY_TURNS = 3
-# The instructions, fences and question around the sources, and a margin.
+# The fences and question around the sources, and a margin; the fixed
+# instructions and worked examples are counted apart.
 PROMPT_OVERHEAD_TOKENS = 200
+FIXED_PROMPT_TOKENS = estimate_tokens(
+    "\n".join(m["content"] for m in prompts.answer_messages("", [], "en")[:-1])
+)
 
 
 class AskError(Exception):
@@ -177,6 +181,7 @@ def source_budget(question: str) -> int:
         settings.LLM_MAX_CONTEXT
         - settings.ANSWER_MAX_TOKENS
         - PROMPT_OVERHEAD_TOKENS
+        - FIXED_PROMPT_TOKENS
         - estimate_tokens(question)
     )
     return max(64, min(settings.ANSWER_CONTEXT_TOKENS, window))

@@ -1,0 +1,48 @@
+"""The answer prompt's worked examples: fixed, so the LLM server keeps them
+in its cached prefix, and held to the same rules as the model's answers."""
+
+from __future__ import annotations
+
+import re
+
+from inference import prompts
+from inference.citations import citations_for
+from inference.declines import is_decline
+from inference.passages import Passage
+
+SOURCE_BODY = re.compile(r"<source [^>]*>\n(.*?)\n</source>", re.DOTALL)
+
+
+def test_everything_before_the_question_is_the_same_for_every_question() -> None:
+    source = prompts.SourceText(1, "a.txt", None, "", "Backups start at 02:30.")
+    english = prompts.answer_messages("When do backups start?", [source], "en")
+    chinese = prompts.answer_messages("备份几点开始？", [], "zh")
+    assert english[:-1] == chinese[:-1]
+    assert english[0] == {"role": "system", "content": prompts.ANSWER_SYSTEM}
+    assert "Question: When do backups start?" in english[-1]["content"]
+    assert "Backups start at 02:30." in english[-1]["content"]
+
+
+def test_the_examples_decline_in_both_languages_and_answer_in_both() -> None:
+    declined = {
+        prompts.question_language(question)
+        for _source, question, _language, reply in prompts.ANSWER_EXAMPLES
+        if is_decline(reply)
+    }
+    answered = {
+        language
+        for _source, _question, language, reply in prompts.ANSWER_EXAMPLES
+        if not is_decline(reply)
+    }
+    assert declined == answered == {"en", "zh"}
+
+
+def test_each_example_answer_is_supported_by_the_source_it_cites() -> None:
+    """What the model is shown must pass the checks its own answers face."""
+    for fenced, _question, _language, reply in prompts.ANSWER_EXAMPLES:
+        if is_decline(reply):
+            continue
+        [body] = SOURCE_BODY.findall(fenced)
+        passage = Passage(1, 7, 3, 2, "example", None, "", body, url="")
+        [citation] = citations_for(reply, [passage], readable={7})
+        assert citation["n"] == 1 and citation["supported"], reply
