@@ -176,6 +176,7 @@ def main() -> None:
         from accounts.services import token_create
         from config.launcher import free_port
         from inference import prompts
+        from inference.budget import answer_prompt
         from kb.services import collection_create
 
         llm_url = services.start_llm()
@@ -230,7 +231,7 @@ def main() -> None:
                     )
                     for p in meta["passages"]
                 ]
-                messages = prompts.answer_messages(
+                messages = answer_prompt(
                     meta["standalone_question"],
                     sources,
                     prompts.question_language(question),

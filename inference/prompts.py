@@ -132,12 +132,12 @@ def example_messages() -> list[dict[str, str]]:
 
 
 def answer_messages(
-    question: str, sources: list[SourceText], language: str
+    question: str, sources: list[SourceText], language: str, *, examples: bool = True
 ) -> list[dict[str, str]]:
     fenced = "\n\n".join(fence(source) for source in sources)
     return [
         {"role": "system", "content": ANSWER_SYSTEM},
-        *example_messages(),
+        *(example_messages() if examples else []),
         _question_turn(fenced, question, language),
     ]
 

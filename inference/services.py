@@ -29,6 +29,7 @@ from accounts.models import ApiToken, User
 from core.inputs import has_nul
 from core.metrics import observe_answer
 from inference import prompts
+from inference.budget import answer_prompt, source_budget
 from inference.cache import AnswerCache, CachedAnswer, scope_key
 from inference.citations import citations_for, is_ungrounded
 from inference.declines import is_decline, may_become_decline
@@ -61,12 +62,6 @@ MIN_SIMILARITY = 0.45
 MIN_LEXICAL_COVERAGE = 0.6
 MIN_LEXICAL_COVERAGE_ALONE = 0.4
 HISTORY_TURNS = 3
-# The fences and question around the sources, and a margin; the fixed
-# instructions and worked examples are counted apart.
-PROMPT_OVERHEAD_TOKENS = 200
-FIXED_PROMPT_TOKENS = estimate_tokens(
-    "\n".join(m["content"] for m in prompts.answer_messages("", [], "en")[:-1])
-)
 
 
 class AskError(Exception):
@@ -172,19 +167,6 @@ def standalone_question(
     if follow_up.casefold() not in rewritten.casefold():
         return f"{rewritten} {follow_up}"
     return rewritten
-
-
-def source_budget(question: str) -> int:
-    """Tokens the sources may take: the configured budget, within what the
-    context window leaves after the instructions, question and answer."""
-    window = (
-        settings.LLM_MAX_CONTEXT
-        - settings.ANSWER_MAX_TOKENS
-        - PROMPT_OVERHEAD_TOKENS
-        - FIXED_PROMPT_TOKENS
-        - estimate_tokens(question)
-    )
-    return max(64, min(settings.ANSWER_CONTEXT_TOKENS, window))
 
 
 def _sources(passages: list[Passage]) -> list[prompts.SourceText]:
@@ -380,7 +362,7 @@ def _answer_events_in_turn(
         yield _done(message)
         return
 
-    messages = prompts.answer_messages(standalone, _sources(passages), language)
+    messages = answer_prompt(standalone, _sources(passages), language)
     prompt_tokens = estimate_tokens("\n".join(m["content"] for m in messages))
     pieces: list[str] = []
     held = ""  # text held back while it may still be the decline marker

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from inference import prompts
+from inference.budget import answer_prompt
 from inference.evaluation.metrics import aggregate, question_scores
 from inference.evaluation.sets import SetQuestion
 from inference.events import PassageDict
@@ -237,9 +238,7 @@ def _answer_one(
         prompts.SourceText(p["number"], p["title"], p["page"], p["section"], p["text"])
         for p in passages
     ]
-    return prompts.answer_messages(
-        standalone, sources, prompts.question_language(standalone)
-    )
+    return answer_prompt(standalone, sources, prompts.question_language(standalone))
 
 
 def _key(value: str) -> str:

@@ -4,8 +4,9 @@ in its cached prefix, and held to the same rules as the model's answers."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from inference import prompts
+from inference import budget, prompts
 from inference.citations import citations_for
 from inference.declines import is_decline
 from inference.passages import Passage
@@ -46,3 +47,28 @@ def test_each_example_answer_is_supported_by_the_source_it_cites() -> None:
         passage = Passage(1, 7, 3, 2, "example", None, "", body, url="")
         [citation] = citations_for(reply, [passage], readable={7})
         assert citation["n"] == 1 and citation["supported"], reply
+
+
+def test_the_examples_go_in_only_where_the_sources_keep_their_budget(
+    settings: Any,
+) -> None:
+    settings.ANSWER_CONTEXT_TOKENS = 450
+    settings.ANSWER_MAX_TOKENS = 512
+    question = "When do backups start?"
+    source = prompts.SourceText(1, "a.txt", None, "", "Backups start at 02:30.")
+
+    settings.LLM_MAX_CONTEXT = 8192
+    roomy = budget.answer_prompt(question, [source], "en")
+    assert len(roomy) == 2 + len(prompts.ANSWER_EXAMPLES) * 2
+    assert budget.source_budget(question) == 450
+
+    # Room for the sources or the examples, not both: the sources win.
+    settings.LLM_MAX_CONTEXT = 1536
+    tight = budget.answer_prompt(question, [source], "en")
+    assert tight == [roomy[0], roomy[-1]]
+    assert budget.source_budget(question) == 450
+
+    # Too small even for the budget: the sources get what is left.
+    settings.LLM_MAX_CONTEXT = 1024
+    assert not budget.examples_fit(question)
+    assert budget.SOURCES_MIN_TOKENS <= budget.source_budget(question) < 450
