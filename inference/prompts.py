@@ -37,21 +37,11 @@ _LIBRARY = (
     '<source id="1" title="图书馆.txt">\n市图书馆建于 1987 年，2015 年扩建后共有藏书 '
     "120 万册。周一闭馆，其余每天 9:00 至 21:00 开放。\n</source>"
 )
-ANSWER_EXAMPLES: tuple[tuple[str, str, str, str], ...] = (
-    (
-        _HARBOUR,
-        "How many containers did the port handle in 2012?",
-        "en",
-        DECLINE_MARKER,
-    ),
-    (_LIBRARY, "图书馆有多少名工作人员？", "zh", DECLINE_MARKER),
-    (
-        _HARBOUR,
-        "Who built the north quay?",
-        "en",
-        "Meyer & Sons built the north quay [1].",
-    ),
-    (_LIBRARY, "图书馆有多少册藏书？", "zh", "图书馆共有藏书 120 万册 [1]。"),
+ANSWER_EXAMPLES: tuple[tuple[str, str, str], ...] = (
+    (_HARBOUR, "How many containers did the port handle in 2012?", DECLINE_MARKER),
+    (_LIBRARY, "图书馆有多少名工作人员？", DECLINE_MARKER),
+    (_HARBOUR, "Who built the north quay?", "Meyer & Sons built the north quay [1]."),
+    (_LIBRARY, "图书馆有多少册藏书？", "图书馆共有藏书 120 万册 [1]。"),
 )
 
 REWRITE_SYSTEM = """Rewrite the user's last message as one standalone question that \
@@ -125,8 +115,8 @@ def _question_turn(fenced: str, question: str, language: str) -> dict[str, str]:
 def example_messages() -> list[dict[str, str]]:
     """The worked examples, as the turns of an earlier conversation."""
     messages = []
-    for fenced, question, language, reply in ANSWER_EXAMPLES:
-        messages.append(_question_turn(fenced, question, language))
+    for fenced, question, reply in ANSWER_EXAMPLES:
+        messages.append(_question_turn(fenced, question, question_language(question)))
         messages.append({"role": "assistant", "content": reply})
     return messages
 

@@ -27,12 +27,12 @@ def test_everything_before_the_question_is_the_same_for_every_question() -> None
 def test_the_examples_decline_in_both_languages_and_answer_in_both() -> None:
     declined = {
         prompts.question_language(question)
-        for _source, question, _language, reply in prompts.ANSWER_EXAMPLES
+        for _source, question, reply in prompts.ANSWER_EXAMPLES
         if is_decline(reply)
     }
     answered = {
-        language
-        for _source, _question, language, reply in prompts.ANSWER_EXAMPLES
+        prompts.question_language(question)
+        for _source, question, reply in prompts.ANSWER_EXAMPLES
         if not is_decline(reply)
     }
     assert declined == answered == {"en", "zh"}
@@ -40,7 +40,7 @@ def test_the_examples_decline_in_both_languages_and_answer_in_both() -> None:
 
 def test_each_example_answer_is_supported_by_the_source_it_cites() -> None:
     """What the model is shown must pass the checks its own answers face."""
-    for fenced, _question, _language, reply in prompts.ANSWER_EXAMPLES:
+    for fenced, _question, reply in prompts.ANSWER_EXAMPLES:
         if is_decline(reply):
             continue
         [body] = SOURCE_BODY.findall(fenced)
