@@ -7,7 +7,7 @@ set -euo pipefail
 WORK=.whl
 PART_MIB=${PART_MIB:-60}
 PY=.venv/bin/python
-mkdir -p "$WORK/bundle/wheels" "$WORK/bundle/model"
+mkdir -p "$WORK/bundle/wheels"
 PLATFORMS=()
 for n in 2_17 2_24 2_26 2_27 2_28 2_31 2_34 2_35 2014 1; do
   case $n in 2014|1) PLATFORMS+=(--platform "manylinux${n}_x86_64");; *) PLATFORMS+=(--platform "manylinux_${n}_x86_64");; esac
@@ -17,11 +17,24 @@ done
 grep -v '^#' bench/gpu/wheels.txt | xargs python3 -m pip download -q --no-deps \
   --only-binary=:all: --python-version 3.12 --implementation cp "${PLATFORMS[@]}" \
   -d "$WORK/bundle/wheels"
-# SmolLM2-135M-Instruct (the GGUF the tests use) as a float16 safetensors
-# folder with its tokenizer (bench/gpu/model_folder.py): 270 MB.
-GGUF=$($PY -c 'from config.launcher import smollm2_gguf; print(smollm2_gguf())')
 $PY -m pip install -q --no-deps --target "$WORK/gguf" gguf accelerate
-PYTHONPATH="$WORK/gguf" $PY bench/gpu/model_folder.py "$GGUF" "$WORK/bundle/model"
+# MODELS picks the folders carried with the wheels:
+# - smollm2 (default): SmolLM2-135M-Instruct, the GGUF the tests use, as a
+#   float16 safetensors folder with its tokenizer (model_folder.py): 270 MB.
+# - qwen7b-shape: Qwen2.5-7B-Instruct's config and the Qwen2.5 tokenizer from
+#   the default model's GGUF, no weights (shape_folder.py; vLLM fills them
+#   with --load-format dummy): 11 MB.
+for model in ${MODELS:-smollm2}; do
+  case $model in
+    smollm2)
+      GGUF=$($PY -c 'from config.launcher import smollm2_gguf; print(smollm2_gguf())')
+      PYTHONPATH="$WORK/gguf" $PY bench/gpu/model_folder.py "$GGUF" "$WORK/bundle/model";;
+    qwen7b-shape)
+      GGUF=$($PY -c 'from core import model_files; print(model_files.assemble(model_files.QWEN_CODER_1_5B))')
+      PYTHONPATH="$WORK/gguf" $PY bench/gpu/shape_folder.py "$GGUF" "$WORK/bundle/qwen7b-shape";;
+    *) echo "unknown model $model (smollm2, qwen7b-shape)" >&2; exit 1;;
+  esac
+done
 rm -rf "$WORK/parts" && mkdir -p "$WORK/parts"
 tar -cf - -C "$WORK/bundle" . | split -b "${PART_MIB}m" -d - "$WORK/parts/part-"
 ls -l "$WORK/parts"

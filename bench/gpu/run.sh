@@ -17,6 +17,9 @@ if ls "$CARRY"/qpart-* >/dev/null 2>&1 && [ ! -d /tmp/bundle/qwen ]; then
   cat "$CARRY"/qpart-* | tar -xf - -C /tmp/bundle || exit 1
 fi
 MODEL=${MODEL:-/tmp/bundle/model}
+# A folder without weights (shape_folder.py) is served with random ones.
+LOAD_ARGS=()
+ls "$MODEL"/*.safetensors >/dev/null 2>&1 || LOAD_ARGS=(--load-format dummy)
 export PYTHONPATH=/tmp/site
 python3 -c 'import vllm, torch; print("vllm", vllm.__version__, "torch", torch.__version__)' || exit 1
 # vLLM 0.26 imports flashinfer for its sampler check; its own sampler is
@@ -34,8 +37,8 @@ fi
 if ! curl -fsS http://127.0.0.1:8000/health >/dev/null 2>&1; then
   setsid python3 -m vllm.entrypoints.openai.api_server --model "$MODEL" \
     --served-model-name archivist-llm --max-model-len "$MAX_LEN" \
-    --gpu-memory-utilization "${GPU_MEMORY_UTILIZATION:-0.4}" --dtype float16 \
-    --port 8000 ${VLLM_EXTRA_ARGS:-} > /tmp/vllm.log 2>&1 < /dev/null &
+    --gpu-memory-utilization "${GPU_MEMORY_UTILIZATION:-0.4}" --dtype "${DTYPE:-float16}" \
+    --port 8000 "${LOAD_ARGS[@]}" ${VLLM_EXTRA_ARGS:-} > /tmp/vllm.log 2>&1 < /dev/null &
   SERVER=$!
   echo "$SERVER" > /tmp/vllm.pid
   for _ in $(seq 1 300); do
@@ -45,6 +48,9 @@ if ! curl -fsS http://127.0.0.1:8000/health >/dev/null 2>&1; then
 fi
 curl -fsS http://127.0.0.1:8000/health || { tail -80 /tmp/vllm.log; exit 1; }
 nvidia-smi --query-gpu=name,memory.used --format=csv > "$OUT/gpu.txt"
-timeout 400 python3 bench/gpu/vllm_client.py --model archivist-llm \
-  --max-model-len "$MAX_LEN" --out "$OUT" 2>&1 | tail -120
+# SERVE_ONLY=1 stops here, the server up: a larger model's start and the
+# client's run then each fit one command.
+[ "${SERVE_ONLY:-0}" = 1 ] && { grep -E "Loading|compile|graph" /tmp/vllm.log | tail -8; exit 0; }
+timeout "${CLIENT_TIMEOUT:-400}" python3 bench/gpu/vllm_client.py --model archivist-llm \
+  --max-model-len "$MAX_LEN" --out "$OUT" ${CLIENT_ARGS:-} 2>&1 | tail -120
 cp /tmp/vllm.log "$OUT/vllm.log"; grep -E "Aborted|abort|ERROR" /tmp/vllm.log | tail -20

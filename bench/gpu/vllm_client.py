@@ -163,10 +163,30 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def prompts(repeats: int, distinct: bool) -> Callable[[], list[dict[str, str]]]:
-    """Each call's prompt: a new one every time, or always the same."""
+def answer_prompt(repeats: int) -> list[dict[str, str]]:
+    """The product's own answer prompt: its instructions and worked examples
+    (a prefix that vLLM's cache keeps for every answer), then passages that
+    differ per answer, and the question."""
+    from inference import prompts as product_prompts
+
+    marker = f"Passage {uuid.uuid4().hex}.\n"
+    source = product_prompts.SourceText(
+        number=1,
+        title="Debian reference",
+        page=None,
+        section="",
+        text=marker + FILLER * repeats,
+    )
+    return product_prompts.answer_messages(QUESTION, [source], "en", examples=True)
+
+
+def prompts(repeats: int, kind: str) -> Callable[[], list[dict[str, str]]]:
+    """Each call's prompt: a new one every time (``distinct``), always the
+    same (``same``), or the product's answer prompt (``answer``)."""
+    if kind == "answer":
+        return lambda: answer_prompt(repeats)
     fixed = prompt(repeats)
-    return (lambda: prompt(repeats, True)) if distinct else (lambda: fixed)
+    return (lambda: prompt(repeats, True)) if kind == "distinct" else (lambda: fixed)
 
 
 def run_askers(root: str, timed: Timed, asker: Callable[[int], None]) -> dict[str, Any]:
@@ -185,12 +205,12 @@ def run_askers(root: str, timed: Timed, asker: Callable[[int], None]) -> dict[st
 
 
 def burst(
-    root: str, streams: int, repeats: int, distinct: bool, max_tokens: int
+    root: str, streams: int, repeats: int, kind: str, max_tokens: int
 ) -> dict[str, Any]:
     """``streams`` answers started in the same instant (the worst case), in
     rounds until at least 48 have been timed."""
     timed = Timed(streams)
-    next_prompt = prompts(repeats, distinct)
+    next_prompt = prompts(repeats, kind)
     start = threading.Barrier(streams)
 
     def asker(index: int) -> None:
@@ -206,7 +226,7 @@ def sustained(
     root: str,
     streams: int,
     repeats: int,
-    distinct: bool,
+    kind: str,
     max_tokens: int,
     answer_s: float,
 ) -> dict[str, Any]:
@@ -216,7 +236,7 @@ def sustained(
     length would otherwise stay in lockstep, a burst at every turn), and
     each one's first answer, before all are running, is not timed."""
     timed = Timed(streams)
-    next_prompt = prompts(repeats, distinct)
+    next_prompt = prompts(repeats, kind)
 
     def asker(index: int) -> None:
         time.sleep(index * answer_s / streams)
@@ -344,7 +364,7 @@ def checks(
 
 
 def one_stream(
-    args: argparse.Namespace, root: str, repeats: int, distinct: bool
+    args: argparse.Namespace, root: str, repeats: int, kind: str
 ) -> dict[str, float]:
     """Rounds of one answer at a time: vLLM's own time to first token for
     the very request, a bare HTTP client's and the project's client's."""
@@ -356,7 +376,7 @@ def one_stream(
         "raw_vllm": [],
         "decode": [],
     }
-    next_prompt = prompts(repeats, distinct)
+    next_prompt = prompts(repeats, kind)
     for _ in range(args.rounds):
         messages = next_prompt()
         before = metrics(root)
@@ -398,6 +418,18 @@ def main() -> None:
     parser.add_argument("--max-model-len", type=int, default=8192)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--streams", default="1,4,16")
+    parser.add_argument(
+        "--prompts",
+        default="distinct,same,answer",
+        help="distinct (a new passage each time), same (what the prefix cache "
+        "hides), answer (the product's answer prompt with its worked examples)",
+    )
+    parser.add_argument(
+        "--answer-context-tokens",
+        type=int,
+        default=450,
+        help="passage tokens in the product's prompt (ANSWER_CONTEXT_TOKENS)",
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     configure(args.base_url, args.model)
@@ -414,18 +446,32 @@ def main() -> None:
     counts = [int(n) for n in args.streams.split(",")]
     # Distinct prompts are what answers send; the same prompt again shows
     # what vLLM's prefix cache hides.
-    for distinct, name in ((True, "distinct_prompts"), (False, "same_prompt")):
-        single = one_stream(args, root, repeats, distinct)
-        results[name] = {"one_stream": single}
-        burst(root, counts[-1], repeats, distinct, 4)  # warm-up
+    names = {
+        "distinct": "distinct_prompts",
+        "same": "same_prompt",
+        "answer": "answer_prompt",
+    }
+    for kind in args.prompts.split(","):
+        name = names[kind]
+        # The product's prompt carries ANSWER_CONTEXT_TOKENS of passages.
+        count = repeats
+        if kind == "answer":
+            from inference.llm import LLMClient
+
+            count = max(
+                1, args.answer_context_tokens // LLMClient().count_tokens(FILLER)
+            )
+        single = one_stream(args, root, count, kind)
+        results[name] = {"one_stream": single, "passage_sentences": count}
+        burst(root, counts[-1], count, kind, 4)  # warm-up
         for pattern in ("sustained", "burst"):
             if pattern == "sustained":
                 levels = [
-                    sustained(root, n, repeats, distinct, 128, single["answer_s"])
+                    sustained(root, n, count, kind, 128, single["answer_s"])
                     for n in counts
                 ]
             else:
-                levels = [burst(root, n, repeats, distinct, 128) for n in counts]
+                levels = [burst(root, n, count, kind, 128) for n in counts]
             results[name][pattern] = {
                 "levels": levels,
                 f"p95_ttft_{counts[-1]}_over_{counts[0]}": levels[-1]["ttft_p95_s"]
