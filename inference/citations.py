@@ -157,28 +157,3 @@ def is_ungrounded(
     if len(claim) < 3:
         return False
     return _overlap(claim, passages_text) < GROUNDED_MIN_OVERLAP
-
-
-# A question that asks for something: its answer must name something the
-# question does not (a yes-or-no question may be answered by restating it).
-_ASKS_FOR = re.compile(
-    r"\b(?:what|who|whom|whose|when|where|which|why|how)\b"
-    r"|什么|谁|哪|多[少大长久高远]|几[个次年天位种]|怎么|怎样|如何|为什么|为何|何时|何地",
-    re.IGNORECASE,
-)
-# Share of the question's words a reply must say back to count as restating
-# it: a short reply that picks a name out of the question ("Tesla", for "Who
-# designed the lights that Tesla's company installed?") may be the answer.
-RESTATED_MIN_SHARE = 0.6
-
-
-def restates_question(answer: str, question: str) -> bool:
-    """Whether the answer to a question that asks for something only says
-    the question back: it names nothing the question does not, and repeats
-    most of it (a small model sometimes echoes a question its passages
-    cannot answer)."""
-    if not _ASKS_FOR.search(question) or question.rstrip(" ?？").endswith("吗"):
-        return False
-    said = content_words(CITATION.sub("", answer))
-    asked = content_words(question)
-    return not said - asked and len(said) >= RESTATED_MIN_SHARE * len(asked)

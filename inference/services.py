@@ -31,7 +31,7 @@ from core.metrics import observe_answer
 from inference import prompts
 from inference.budget import answer_prompt, source_budget
 from inference.cache import AnswerCache, CachedAnswer, scope_key
-from inference.citations import citations_for, is_ungrounded, restates_question
+from inference.citations import citations_for, is_ungrounded
 from inference.declines import is_decline, may_become_decline
 from inference.events import AnswerEvent, DoneEvent, PassageDict
 from inference.llm import LLMClient, LLMError, estimate_tokens
@@ -412,12 +412,10 @@ def _answer_events_in_turn(
         if status in (Message.Status.COMPLETE, Message.Status.CANCELLED):
             readable = readable_chunk_ids(user, token, [p.chunk_id for p in passages])
             citations = citations_for(answer, passages, readable)
-        if status == Message.Status.COMPLETE and (
-            is_ungrounded(answer, standalone, passages, citations)
-            or restates_question(answer, standalone)
+        if status == Message.Status.COMPLETE and is_ungrounded(
+            answer, standalone, passages, citations
         ):
-            # Never a general-knowledge answer dressed up as the documents',
-            # nor the question said back as if it were the answer.
+            # Never a general-knowledge answer dressed up as the documents'.
             logger.info("Declined an answer not drawn from its passages")
             status = Message.Status.NOT_FOUND
             answer = prompts.NOT_FOUND[language]

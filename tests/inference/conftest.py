@@ -26,7 +26,7 @@ class FaultyLLM(BaseHTTPRequestHandler):
     # "error" (HTTP 500), "slow" (a token every 0.2 s for a long time),
     # "empty" (a reply of whitespace), "brief" (``brief_tokens`` tokens,
     # ``brief_delay`` seconds apart, then the end; one request at a time, as
-    # a CPU llama.cpp server answers), "echo" (the question said back, cited).
+    # a CPU llama.cpp server answers).
     behaviour = "hang"
     disconnected = threading.Event()
     brief_tokens = 5
@@ -35,14 +35,9 @@ class FaultyLLM(BaseHTTPRequestHandler):
     concurrent_seen = 0
 
     def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if self.behaviour in ("empty", "brief"):
             self._short_reply()
-            return
-        if self.behaviour == "echo":
-            asked = json.loads(body)["messages"][-1]["content"]
-            question = asked.split("Question: ", 1)[1].split("\n", 1)[0]
-            self._short_reply([question.rstrip("?？") + " [1]."])
             return
         if self.behaviour == "hang":
             time.sleep(30)
@@ -67,7 +62,7 @@ class FaultyLLM(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             type(self).disconnected.set()
 
-    def _short_reply(self, reply: list[str] | None = None) -> None:
+    def _short_reply(self) -> None:
         handler = type(self)
         if not handler.one_at_a_time.acquire(blocking=False):
             # Two requests at once: the ask queue let too many through.
@@ -77,7 +72,7 @@ class FaultyLLM(BaseHTTPRequestHandler):
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.end_headers()
-            pieces = reply or (
+            pieces = (
                 ["  ", "\n"]
                 if self.behaviour == "empty"
                 else [f"word{i} " for i in range(self.brief_tokens)]

@@ -14,7 +14,6 @@ import pytest
 from django.test import Client
 
 from core.redis_pool import redis_client
-from inference import prompts
 from inference import queue as queue_module
 from inference.cache import AnswerCache
 from inference.llm import LLMClient
@@ -50,21 +49,6 @@ def test_an_empty_reply_is_a_failure_with_its_reason(
         ask(user=library.alice, question=QUESTION, llm=LLMClient(faulty_llm.url))
     )
     assert again["from_cache"] == ""
-
-
-def test_a_reply_that_only_says_the_question_back_is_declined(
-    library: World, faulty_llm: type[FaultyLLM]
-) -> None:
-    faulty_llm.behaviour = "echo"
-    events = list(
-        ask(user=library.alice, question=QUESTION, llm=LLMClient(faulty_llm.url))
-    )
-    done = events[-1]
-    assert done["event"] == "done" and done["status"] == "not_found"
-    assert done["answer"] == prompts.NOT_FOUND["en"]
-    assert done["citations"] == []
-    stored = Message.objects.get(pk=done["message_id"])
-    assert stored.status == Message.Status.NOT_FOUND
 
 
 def test_the_failed_json_body_has_every_field_of_the_schema(
