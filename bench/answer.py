@@ -176,7 +176,7 @@ def main() -> None:
         from accounts.services import token_create
         from config.launcher import free_port
         from inference import prompts
-        from inference.budget import answer_prompt
+        from inference.budget import replayed_prompt
         from kb.services import collection_create
 
         llm_url = services.start_llm()
@@ -225,15 +225,9 @@ def main() -> None:
             generation.append(result["generation_ms"])
             total.append(result["total_ms"])
             if meta.get("passages"):
-                sources = [
-                    prompts.SourceText(
-                        p["number"], p["title"], p["page"], p["section"], p["text"]
-                    )
-                    for p in meta["passages"]
-                ]
-                messages = answer_prompt(
+                messages = replayed_prompt(
                     meta["standalone_question"],
-                    sources,
+                    meta["passages"],
                     prompts.question_language(question),
                 )
                 measured = direct_first_token_ms(llm_url, llm_model, messages)

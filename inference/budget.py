@@ -9,9 +9,12 @@ sources keep their budget and the examples stay out.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.conf import settings
 
 from inference import prompts
+from inference.events import PassageDict
 from inference.llm import estimate_tokens
 
 # The fences and question around the sources, and a margin.
@@ -52,3 +55,15 @@ def answer_prompt(
     return prompts.answer_messages(
         question, sources, language, examples=examples_fit(question)
     )
+
+
+def replayed_prompt(
+    question: str, passages: Sequence[PassageDict], language: str
+) -> list[dict[str, str]]:
+    """The answer prompt rebuilt from an answer's passage events, as the ask
+    path built it: to time the server alone on the same prompt."""
+    sources = [
+        prompts.SourceText(p["number"], p["title"], p["page"], p["section"], p["text"])
+        for p in passages
+    ]
+    return answer_prompt(question, sources, language)

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from inference import prompts
-from inference.budget import answer_prompt
+from inference.budget import replayed_prompt
 from inference.evaluation.metrics import aggregate, question_scores
 from inference.evaluation.sets import SetQuestion
 from inference.events import PassageDict
@@ -234,11 +234,7 @@ def _answer_one(
     result.save()
     if result.status not in ("complete", "not_found") or not passages:
         return None
-    sources = [
-        prompts.SourceText(p["number"], p["title"], p["page"], p["section"], p["text"])
-        for p in passages
-    ]
-    return answer_prompt(standalone, sources, prompts.question_language(standalone))
+    return replayed_prompt(standalone, passages, prompts.question_language(standalone))
 
 
 def _key(value: str) -> str:
