@@ -18,8 +18,11 @@ django_application = get_asgi_application()
 # Imported once Django is set up: the MCP tools use the ORM.
 from inference.mcp_server import PATH as MCP_PATH  # noqa: E402
 from inference.mcp_server import mcp_application  # noqa: E402
+from inference.relevance import warm_reader  # noqa: E402
 
 mcp = mcp_application()
+# The answer reader takes tens of seconds to load: not on the first question.
+warm_reader()
 
 
 async def application(scope, receive, send):  # type: ignore[no-untyped-def]

@@ -358,6 +358,10 @@ ANSWER_MAX_TOKENS = env_int("ANSWER_MAX_TOKENS", 512, minimum=16)
 ANSWER_TEMPERATURE = env_float("ANSWER_TEMPERATURE", 0.0)
 # Passages given to the model per question, before trimming to the window.
 ANSWER_PASSAGES = env_int("ANSWER_PASSAGES", 6, minimum=1)
+# The embedding model that reads the first passages found for a question
+# when the index's model did not find them close or does not read the
+# question's language (inference/relevance.py); "off" judges by the words.
+ANSWER_READER_MODEL = env_str("ANSWER_READER_MODEL", "google/embeddinggemma-300m")
 # Tokens of passages per prompt. On a CPU each prompt token delays the first
 # word of the answer (docs/benchmarks.md has the measured cost).
 ANSWER_CONTEXT_TOKENS = env_int("ANSWER_CONTEXT_TOKENS", 450, minimum=64)

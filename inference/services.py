@@ -38,13 +38,13 @@ from inference.llm import LLMClient, LLMError, estimate_tokens
 from inference.models import Conversation, Message
 from inference.passages import Passage, choose_passages
 from inference.queue import AskQueue, Turn, position_message
+from inference.relevance import relevant_hits
 from inference.rendering import answer_html
 from inference.speed import first_token_deadline, record_prompt_speed
 from kb.index import active_index
 from kb.models import Action, Chunk, Collection
 from kb.search import (
     SearchFilters,
-    SearchHit,
     chunk_url,
     dense_weight,
     search_chunks,
@@ -53,14 +53,6 @@ from kb.search import (
 logger = logging.getLogger(__name__)
 
 QUESTION_MAX_CHARS = 2000
-# A passage is relevant enough to answer from when its meaning is close to
-# the question's, or when it holds most of the question's informative words.
-# Without the meaning (a language the embedding model does not read), a
-# lower share of the words must do: docs/benchmarks.md has the measured
-# separation of answerable from off-topic questions.
-MIN_SIMILARITY = 0.45
-MIN_LEXICAL_COVERAGE = 0.6
-MIN_LEXICAL_COVERAGE_ALONE = 0.4
 HISTORY_TURNS = 3
 
 
@@ -71,13 +63,6 @@ class AskError(Exception):
 NUL_REFUSED = gettext_lazy(
     "The text contains a NUL character, which no question or field may hold."
 )
-
-
-def _is_relevant(hit: SearchHit, *, lexical_only: bool) -> bool:
-    if hit.similarity is not None and hit.similarity >= MIN_SIMILARITY:
-        return True
-    bar = MIN_LEXICAL_COVERAGE_ALONE if lexical_only else MIN_LEXICAL_COVERAGE
-    return hit.lexical_coverage is not None and hit.lexical_coverage >= bar
 
 
 def readable_collections(
@@ -308,10 +293,7 @@ def _answer_events_in_turn(
         query_model=vector_model,
     )
     timings["retrieval_ms"] = (time.perf_counter() - retrieval_started) * 1000
-    lexical_only = not result.dense_used
-    relevant = [
-        hit for hit in result.hits if _is_relevant(hit, lexical_only=lexical_only)
-    ]
+    relevant = relevant_hits(standalone, result, timings)
     candidates = [
         Passage(
             number=index,

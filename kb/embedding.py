@@ -163,7 +163,7 @@ def _assembled_model_path(name: str) -> str:
 
 def model_location(name: str | None) -> str:
     """Where sentence-transformers loads ``name`` from."""
-    if not name:
+    if not name or name == BUNDLED_MODEL_NAME:
         return _bundled_model_path()
     if name in ASSEMBLED_MODELS:
         return _assembled_model_path(name)
@@ -450,6 +450,12 @@ def _build_embedder(model_name: str | None) -> Embedder:
             batch_size=settings.EMBEDDING_BATCH_SIZE,
             timeout=settings.EMBEDDING_TIMEOUT_SECONDS,
         )
+    return local_embedder(model_name)
+
+
+def local_embedder(model_name: str | None) -> LocalEmbedder:
+    """``model_name`` run in this process, by the configured backend and
+    precision, whatever EMBEDDING_BASE_URL says."""
     return LocalEmbedder(
         model_name,
         backend=settings.EMBEDDING_BACKEND,

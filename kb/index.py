@@ -28,6 +28,16 @@ def active_index() -> EmbeddingIndex:
     return index
 
 
+def indexed_model_name() -> str | None:
+    """The model the index holds, None before its row exists (a read only:
+    nothing is created)."""
+    return (
+        EmbeddingIndex.objects.filter(pk=INDEX_ROW)
+        .values_list("model_name", flat=True)
+        .first()
+    )
+
+
 def active_model_name() -> str:
     return active_index().model_name
 

@@ -145,8 +145,8 @@ class OpenVinoModel:
                 "INFERENCE_NUM_THREADS": max(1, threads),
             },
         )
-        streams = int(self._compiled.get_property("NUM_STREAMS"))
-        self._queue = openvino.AsyncInferQueue(self._compiled, streams)
+        self._streams = int(self._compiled.get_property("NUM_STREAMS"))
+        self._queue = openvino.AsyncInferQueue(self._compiled, self._streams)
         self._queue.set_callback(self._collect)
         self._outputs: dict[int, np.ndarray] = {}
 
@@ -214,8 +214,11 @@ class OpenVinoModel:
         order = np.argsort([-len(text) for text in texts], kind="stable")
         self._outputs = {}
         queue = self._queue
-        for start in range(0, len(texts), OPENVINO_BATCH_SIZE):
-            rows = order[start : start + OPENVINO_BATCH_SIZE]
+        # A few texts (the passages the answer reader reads) are spread over
+        # the streams: one batch runs on one core.
+        batch = max(1, min(OPENVINO_BATCH_SIZE, -(-len(texts) // self._streams)))
+        for start in range(0, len(texts), batch):
+            rows = order[start : start + batch]
             queue.start_async(self._tokens([texts[row] for row in rows]), start)
         queue.wait_all()
         # Batches in start order are the texts in ``order``; put them back.

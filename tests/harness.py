@@ -49,6 +49,10 @@ def pytest_load_initial_conftests(
     _services.env["STATIC_MANIFEST"] = "0"
     # Fuzzed files must not hold the suite up: a parse is cut off sooner.
     _services.env.setdefault("PARSE_TIMEOUT_SECONDS", "60")
+    # The answer reader (EmbeddingGemma) loads only for the tests that judge
+    # answers with it (tests/inference/test_relevance.py, test_default_model.py),
+    # never in the background of a test that did not ask for it.
+    _services.env.setdefault("ANSWER_READER_MODEL", "off")
     if not os.environ.get("LLM_BASE_URL"):
         os.environ.setdefault("LLM_GGUF_PATH", str(smollm2_gguf()))
         os.environ.setdefault("LLM_MODEL", PLUMBING_LLM_ALIAS)

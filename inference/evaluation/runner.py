@@ -30,6 +30,7 @@ from inference.evaluation.sets import SetQuestion
 from inference.events import PassageDict
 from inference.llm import LLMClient, LLMError
 from inference.models import Conversation, EvaluationResult, EvaluationRun
+from inference.relevance import reader, reader_status
 from inference.services import ask
 from kb.index import active_index
 from kb.models import Document
@@ -87,6 +88,8 @@ def configuration() -> dict[str, Any]:
         "answer_passages": settings.ANSWER_PASSAGES,
         "answer_max_tokens": settings.ANSWER_MAX_TOKENS,
         "answer_temperature": settings.ANSWER_TEMPERATURE,
+        # Waits for the reader: every question of the run is judged alike.
+        "answer_reader": reader_status(),
     }
 
 
@@ -115,6 +118,9 @@ def run_execute(
     """Answer the run's remaining questions; True once the run is finished.
     With ``time_budget_seconds`` it stops after the question that passes the
     budget and returns False (the caller runs it again)."""
+    # Every question of the run is judged alike: not some before the reader
+    # has loaded and the rest after.
+    reader(wait=True)
     run = _claim(run_id)
     if run is None:
         return True

@@ -54,6 +54,11 @@ class SearchHit:
     def snippet_html(self) -> str:
         return highlight(self.text, self._terms)
 
+    @property
+    def terms(self) -> tuple[str, ...]:
+        """The query's words as the index splits them, lower case."""
+        return self._terms
+
     _terms: tuple[str, ...] = ()
 
 

@@ -14,6 +14,7 @@ from django.core.management import call_command
 from inference.cache import AnswerCache
 from inference.evaluation.metrics import contains_answer
 from inference.llm import LLMClient
+from inference.relevance import reader
 from inference.services import ask, collect
 from tests.conftest import World
 from tests.ingest.conftest import upload_bytes, wait_final
@@ -38,6 +39,9 @@ pytestmark = [pytest.mark.llm, pytest.mark.slow]
 @pytest.fixture
 def handbook(ingest_world: World, default_llm_url: str, settings: Any) -> World:
     settings.LLM_BASE_URL = default_llm_url
+    # As installed: the answer reader judges what the words leave undecided.
+    settings.ANSWER_READER_MODEL = "google/embeddinggemma-300m"
+    assert reader(wait=True) is not None
     AnswerCache().purge()
     world = ingest_world
     outcomes = [

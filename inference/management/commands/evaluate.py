@@ -23,6 +23,7 @@ from inference.evaluation.metrics import LATENCY_METRICS
 from inference.evaluation.runner import run_create, run_execute
 from inference.evaluation.sets import QuestionSetError, parse_question_set
 from inference.models import EvaluationRun
+from inference.relevance import reader_name
 from kb.models import Action, Collection
 
 BAR_WIDTH = 30
@@ -120,6 +121,10 @@ class Command(BaseCommand):
             f"Run {run.pk}: {run.total} questions as {options['user']} "
             f"({run.configuration.get('llm_model', '') or 'configured model'})"
         )
+        if (name := reader_name()) is not None:
+            self.stderr.write(
+                f"The answer reader {name} loads before the first question."
+            )
         started = time.monotonic()
         run_execute(
             run_id=run.pk,

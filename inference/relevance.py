@@ -1,0 +1,267 @@
+"""Whether a passage found for a question is relevant enough to answer from.
+
+A passage passes when the index's embedding model finds its meaning close to
+the question's, or when it holds most of the question's informative words
+(IDF-weighted). Short of both, the first ``READ_PASSAGES`` passages are read
+for their meaning by the reader (``ANSWER_READER_MODEL``, EmbeddingGemma by
+default), which reads Chinese and English even where the index's model,
+chosen for its ingestion speed, reads English only: embedding two passages
+per question costs a fraction of a second where embedding a whole
+collection with it would take hours on a small CPU.
+
+The reader loads in the background (it takes tens of seconds); until it has,
+or where it is turned off or not installed, a question in a language the
+index's model does not read passes on a lower share of its words.
+docs/benchmarks.md has the measured separation of answerable from
+off-topic questions.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.conf import settings
+from django.db import connection
+
+from kb.embedding import (
+    ENGLISH_MODEL_MAX_CJK,
+    Embedder,
+    EmbeddingError,
+    ModelLabel,
+    embedder_for,
+    local_embedder,
+)
+from kb.index import indexed_model_name
+from kb.search import SearchHit, SearchResult
+from kb.text import cjk_ratio
+
+logger = logging.getLogger(__name__)
+
+# Cosine similarity to the question that makes a passage relevant, per
+# embedding model: each model's cosines sit on a scale of their own.
+DEFAULT_MIN_SIMILARITY = 0.45
+MIN_SIMILARITY = {"google/embeddinggemma-300m": 0.33}
+MIN_LEXICAL_COVERAGE = 0.6
+# Without any model that reads the question's language.
+MIN_LEXICAL_COVERAGE_ALONE = 0.4
+# Passages the reader embeds per question, first ranked first; and the share
+# of the question's words a passage must hold to be worth reading.
+READ_PASSAGES = 2
+MIN_LEXICAL_COVERAGE_TO_READ = 0.2
+# Characters of a passage the reader reads, around where most of the
+# question's words are: Chinese characters, or three times as many of
+# alphabetic text (about the same number of tokens).
+READ_CJK_CHARS = 320
+READER_OFF = "off"
+
+
+def min_similarity(model_label: str | None) -> float:
+    if not model_label:
+        return DEFAULT_MIN_SIMILARITY
+    name = ModelLabel.parse(model_label).name
+    return MIN_SIMILARITY.get(name, DEFAULT_MIN_SIMILARITY)
+
+
+@dataclass
+class _Loading:
+    """One reader model's load, shared by every thread of the process."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    embedder: Embedder | None = None
+    error: str = ""
+
+
+_loads: dict[str, _Loading] = {}
+_loads_lock = threading.Lock()
+
+
+def reader_name() -> str | None:
+    name = str(settings.ANSWER_READER_MODEL)
+    return None if name == READER_OFF else name
+
+
+def _load(name: str, loading: _Loading) -> None:
+    try:
+        loading.embedder = local_embedder(name)
+    except EmbeddingError as error:
+        loading.error = str(error)
+        logger.warning(
+            "The answer reader %s is not used: %s Questions in a language the "
+            "search model does not read are judged by their words alone; set "
+            "ANSWER_READER_MODEL=off to stop trying.",
+            name,
+            error,
+        )
+    except Exception as error:  # an optional helper never stops answers
+        loading.error = f"{type(error).__name__}: {error}"
+        logger.exception("The answer reader %s failed to load.", name)
+    finally:
+        loading.done.set()
+
+
+def _loading(name: str) -> tuple[_Loading, bool]:
+    with _loads_lock:
+        loading = _loads.get(name)
+        if loading is not None:
+            return loading, False
+        loading = _loads[name] = _Loading()
+        return loading, True
+
+
+def reader(*, wait: bool = False) -> Embedder | None:
+    """The reader model, or None while it loads (it starts loading on the
+    first call, in the background unless ``wait``), when it is turned off
+    or when it cannot load (logged once, with the reason)."""
+    name = reader_name()
+    if name is None:
+        return None
+    loading, first = _loading(name)
+    if first:
+        if wait:
+            _load(name, loading)
+        else:
+            threading.Thread(
+                target=_load, args=(name, loading), name="answer-reader", daemon=True
+            ).start()
+    if wait:
+        loading.done.wait()
+    return loading.embedder if loading.done.is_set() else None
+
+
+def reader_status() -> str:
+    """The reader as an evaluation run records it, once it has loaded or failed."""
+    name = reader_name()
+    if name is None:
+        return READER_OFF
+    if reader(wait=True) is None:
+        return f"{name} (not loaded: {_loads[name].error})"
+    return name
+
+
+def warm_reader() -> None:
+    """Start loading the reader in the background, so that the first
+    question does not wait for it; not where the index's own model is the
+    reader (its similarities are already there)."""
+    name = reader_name()
+    if name is None:
+        return
+
+    def start() -> None:
+        try:
+            index_model = indexed_model_name()
+        except Exception:  # a database not ready yet: load anyway
+            index_model = None
+        finally:
+            connection.close()
+        if index_model is None or ModelLabel.parse(index_model).name != name:
+            reader()
+
+    threading.Thread(target=start, name="answer-reader-warm", daemon=True).start()
+
+
+def _scores_pass(hit: SearchHit, similarity_bar: float, coverage_bar: float) -> bool:
+    if hit.similarity is not None and hit.similarity >= similarity_bar:
+        return True
+    return hit.lexical_coverage is not None and hit.lexical_coverage >= coverage_bar
+
+
+def reading_window(text: str, terms: Sequence[str]) -> str:
+    """The part of a passage the reader reads: the window where most of the
+    question's words occur (the whole passage when it is short)."""
+    width = READ_CJK_CHARS
+    if cjk_ratio(text) <= ENGLISH_MODEL_MAX_CJK:
+        width *= 3
+    if len(text) <= width:
+        return text
+    lowered = text.lower()
+    found = [
+        (match.start(), term)
+        for term in terms
+        for match in re.finditer(re.escape(term), lowered)
+    ]
+    starts = {
+        max(0, min(position - width // 4, len(text) - width)) for position, _ in found
+    }
+
+    def words_within(start: int) -> tuple[int, int]:
+        return len({t for p, t in found if start <= p < start + width}), -start
+
+    start = max(starts, key=words_within, default=0)
+    return text[start : start + width]
+
+
+def _read(embedder: Embedder, question: str, hits: list[SearchHit]) -> list[float]:
+    """The reader's cosine between the question and each passage."""
+    vectors = embedder.encode([reading_window(hit.text, hit.terms) for hit in hits])
+    question_vector = embedder.encode_query(question)
+    return [float(value) for value in np.asarray(vectors) @ question_vector]
+
+
+def _reader_for(result: SearchResult) -> tuple[Embedder | None, bool]:
+    """The reader for this search's passages (None while it loads, or off),
+    and whether it is the index's own model (whose similarities the search
+    already gave for the passages it ranked)."""
+    name = reader_name()
+    if name is None:
+        return None, False
+    if result.embedding_model and ModelLabel.parse(result.embedding_model).name == name:
+        return embedder_for(result.embedding_model), True
+    return reader(), False
+
+
+def relevant_hits(
+    question: str, result: SearchResult, timings: dict[str, float]
+) -> list[SearchHit]:
+    """The hits relevant enough to answer ``question`` from, in their order.
+
+    A question with a passage close in meaning or holding most of its words
+    is answered from those and, where the search model does not read its
+    language, from the passages holding a lower share of its words. Short of
+    such a passage, the reader decides: the question is answered from the
+    first passages it finds close (and the lower-share ones), or declined.
+    Adds ``reader_ms`` to ``timings`` when the reader was used."""
+    hits = result.hits
+    similarity_bar = min_similarity(result.embedding_model)
+    strong = [_scores_pass(hit, similarity_bar, MIN_LEXICAL_COVERAGE) for hit in hits]
+    weak = strong
+    if not result.dense_used:
+        weak = [_scores_pass(hit, 0.0, MIN_LEXICAL_COVERAGE_ALONE) for hit in hits]
+    if any(strong):
+        return [hit for hit, ok in zip(hits, weak, strict=True) if ok]
+    embedder, reader_is_index = _reader_for(result)
+    to_read = [
+        position
+        for position, hit in enumerate(hits[:READ_PASSAGES])
+        if (hit.lexical_coverage or 0.0) >= MIN_LEXICAL_COVERAGE_TO_READ
+        and not (reader_is_index and hit.similarity is not None)
+    ]
+    if embedder is None or not to_read:
+        # Nothing reads the passages: the words decide.
+        return [hit for hit, ok in zip(hits, weak, strict=True) if ok]
+    started = time.perf_counter()
+    try:
+        scores = _read(embedder, question, [hits[position] for position in to_read])
+    except EmbeddingError as error:
+        logger.warning("The answer reader failed on a question: %s", error)
+        return [hit for hit, ok in zip(hits, weak, strict=True) if ok]
+    finally:
+        timings["reader_ms"] = (time.perf_counter() - started) * 1000
+    bar = min_similarity(embedder.model_name)
+    close = {
+        position
+        for position, score in zip(to_read, scores, strict=True)
+        if score >= bar
+    }
+    if not close:
+        return []
+    return [
+        hit
+        for position, (hit, ok) in enumerate(zip(hits, weak, strict=True))
+        if ok or position in close
+    ]
