@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import psutil
 from django.conf import settings
 from django.db import connection
 
@@ -59,6 +60,9 @@ MIN_LEXICAL_COVERAGE_TO_READ = 0.2
 # alphabetic text (about the same number of tokens).
 READ_CJK_CHARS = 320
 READER_OFF = "off"
+# Free memory the reader needs to load; with less, answers go on without it
+# (docs/benchmarks.md has what it takes).
+READER_MIN_AVAILABLE_BYTES = 4 * 1024**3
 
 
 def min_similarity(model_label: str | None) -> float:
@@ -86,8 +90,22 @@ def reader_name() -> str | None:
     return None if name == READER_OFF else name
 
 
+def _memory_shortfall() -> str:
+    """Why the reader must not load now, or "" when it may."""
+    available = psutil.virtual_memory().available
+    if available >= READER_MIN_AVAILABLE_BYTES:
+        return ""
+    return (
+        f"only {available / 1024**3:.1f} GiB of memory is free and it needs "
+        f"about {READER_MIN_AVAILABLE_BYTES / 1024**3:.0f} GiB (run fewer web "
+        "workers with WEB_WORKERS, or give the machine more memory)."
+    )
+
+
 def _load(name: str, loading: _Loading) -> None:
     try:
+        if shortfall := _memory_shortfall():
+            raise EmbeddingError(shortfall)
         loading.embedder = local_embedder(name)
     except EmbeddingError as error:
         loading.error = str(error)

@@ -233,3 +233,20 @@ def test_no_reader_is_warmed_when_it_is_off(settings: Any) -> None:
     relevance.warm_reader()
     assert relevance._loads == before
     assert relevance.reader_status() == relevance.READER_OFF
+
+
+def test_the_reader_does_not_load_where_memory_is_short(
+    settings: Any, tmp_path: Any, caplog: pytest.LogCaptureFixture, monkeypatch: Any
+) -> None:
+    # A name no other test loads; the machine's free memory set just short.
+    settings.ANSWER_READER_MODEL = str(tmp_path / "reader-without-memory")
+    monkeypatch.setattr(relevance, "READER_MIN_AVAILABLE_BYTES", 1 << 62)
+    with caplog.at_level(logging.WARNING, logger="inference.relevance"):
+        assert reader(wait=True) is None
+    message = " ".join(r.getMessage() for r in caplog.records)
+    assert "of memory is free" in message and "WEB_WORKERS" in message
+    assert "of memory is free" in relevance.reader_status()
+    hits = relevant_hits(
+        "上海市的人口有多少？", _lexical(_hit(MACHINE_ROOM, coverage=0.45)), {}
+    )
+    assert [hit.chunk_id for hit in hits] == [1]
