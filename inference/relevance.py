@@ -19,7 +19,6 @@ off-topic questions.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Sequence
@@ -40,6 +39,7 @@ from kb.embedding import (
 )
 from kb.index import indexed_model_name
 from kb.search import SearchHit, SearchResult
+from kb.search.highlight import term_positions
 from kb.text import cjk_ratio
 
 logger = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ def warm_reader() -> None:
         finally:
             connection.close()
         if index_model is None or ModelLabel.parse(index_model).name != name:
-            reader()
+            reader(wait=True)
 
     threading.Thread(target=start, name="answer-reader-warm", daemon=True).start()
 
@@ -197,12 +197,7 @@ def reading_window(text: str, terms: Sequence[str]) -> str:
         width *= 3
     if len(text) <= width:
         return text
-    lowered = text.lower()
-    found = [
-        (match.start(), term)
-        for term in terms
-        for match in re.finditer(re.escape(term), lowered)
-    ]
+    found = term_positions(text, terms)
     starts = {
         max(0, min(position - width // 4, len(text) - width)) for position, _ in found
     }
@@ -250,8 +245,9 @@ def relevant_hits(
     weak = strong
     if not result.dense_used:
         weak = [_scores_pass(hit, 0.0, MIN_LEXICAL_COVERAGE_ALONE) for hit in hits]
+    by_words = [hit for hit, ok in zip(hits, weak, strict=True) if ok]
     if any(strong):
-        return [hit for hit, ok in zip(hits, weak, strict=True) if ok]
+        return by_words
     embedder, reader_is_index = _reader_for(result)
     to_read = [
         position
@@ -261,13 +257,13 @@ def relevant_hits(
     ]
     if embedder is None or not to_read:
         # Nothing reads the passages: the words decide.
-        return [hit for hit, ok in zip(hits, weak, strict=True) if ok]
+        return by_words
     started = time.perf_counter()
     try:
         scores = _read(embedder, question, [hits[position] for position in to_read])
     except EmbeddingError as error:
         logger.warning("The answer reader failed on a question: %s", error)
-        return [hit for hit, ok in zip(hits, weak, strict=True) if ok]
+        return by_words
     finally:
         timings["reader_ms"] = (time.perf_counter() - started) * 1000
     bar = min_similarity(embedder.model_name)

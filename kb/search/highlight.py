@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
 from functools import lru_cache
 
 
@@ -15,18 +16,9 @@ def highlight(text: str, terms: tuple[str, ...]) -> str:
     marks on all 300 queries' pages. Words are found in the text before it is
     escaped, so none lands inside an entity (``&lt;`` for a query with "lt")."""
     words = _highlight_words(terms)
-    folded = text.lower()
-    if not words or len(folded) != len(text):
-        # A character whose lower case is longer (İ) would shift positions;
-        # such a passage goes unmarked rather than marked in the wrong place.
-        return html.escape(text)
-    found: list[tuple[int, int]] = []
-    for word in words:
-        at = folded.find(word)
-        while at != -1:
-            found.append((at, -len(word)))
-            at = folded.find(word, at + 1)
-    found.sort()
+    # A character whose lower case is longer (İ) would shift positions; such
+    # a passage goes unmarked rather than marked in the wrong place.
+    found = sorted((at, -len(word)) for at, word in term_positions(text, words))
     parts: list[str] = []
     done = 0
     for start, minus_length in found:
@@ -42,6 +34,22 @@ def highlight(text: str, terms: tuple[str, ...]) -> str:
         done = end
     parts.append(html.escape(text[done:]))
     return "".join(parts)
+
+
+def term_positions(text: str, words: Iterable[str]) -> list[tuple[int, str]]:
+    """Where each of ``words`` (lower case) occurs in ``text``, matched
+    case-insensitively anywhere; none where lower case would shift the
+    positions (a character whose lower case is longer, as İ)."""
+    folded = text.lower()
+    if len(folded) != len(text):
+        return []
+    found: list[tuple[int, str]] = []
+    for word in words:
+        at = folded.find(word) if word else -1
+        while at != -1:
+            found.append((at, word))
+            at = folded.find(word, at + 1)
+    return found
 
 
 @lru_cache(maxsize=256)
