@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
 import re
 import statistics
 import sys
@@ -44,8 +46,16 @@ QUESTION = (
 )
 
 
+SETTINGS: tuple[str, str] = ("", "")
+# Answers timed at each concurrency level: a p95 is read from them.
+ANSWERS = int(os.environ.get("ANSWERS_PER_LEVEL", "48"))
+
+
 def configure(base_url: str, model: str) -> None:
+    global SETTINGS
     from django.conf import settings
+
+    SETTINGS = (base_url, model)
 
     settings.configure(
         LLM_BASE_URL=base_url,
@@ -81,6 +91,34 @@ def metrics(root: str) -> dict[str, float]:
         if match:
             values[match[1]] = values.get(match[1], 0.0) + float(match[2])
     return values
+
+
+def ttft_buckets(root: str) -> dict[float, float]:
+    """vLLM's own time-to-first-token histogram: answers counted at or under
+    each bucket's bound, in seconds."""
+    text = httpx.get(f"{root}/metrics", timeout=10).text
+    counts: dict[float, float] = {}
+    for line in text.splitlines():
+        match = re.match(
+            r'^vllm:time_to_first_token_seconds_bucket\{[^}]*le="([0-9.eE+-]+)"[^}]*\} '
+            r"([0-9.eE+-]+)$",
+            line,
+        )
+        if match:
+            bound = float(match[1])
+            counts[bound] = counts.get(bound, 0.0) + float(match[2])
+    return counts
+
+
+def bucket_p95(before: dict[float, float], after: dict[float, float]) -> float | None:
+    """The bound of the bucket holding vLLM's own p95 between two readings
+    (an upper bound: the histogram's buckets are coarse)."""
+    deltas = {bound: after[bound] - before.get(bound, 0.0) for bound in after}
+    total = max(deltas.values(), default=0.0)
+    for bound in sorted(deltas):
+        if total and deltas[bound] >= 0.95 * total:
+            return bound
+    return None
 
 
 def server_side(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
@@ -189,61 +227,146 @@ def prompts(repeats: int, kind: str) -> Callable[[], list[dict[str, str]]]:
     return (lambda: prompt(repeats, True)) if kind == "distinct" else (lambda: fixed)
 
 
-def run_askers(root: str, timed: Timed, asker: Callable[[int], None]) -> dict[str, Any]:
-    """One thread per stream running ``asker``; the level's figures, with
-    vLLM's own time to first token over the same span."""
-    before = metrics(root)
-    started = time.perf_counter()
-    threads = [threading.Thread(target=asker, args=(i,)) for i in range(timed.streams)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return timed.summary(
-        time.perf_counter() - started, server_side(before, metrics(root))
-    )
-
-
-def burst(
-    root: str, streams: int, repeats: int, kind: str, max_tokens: int
-) -> dict[str, Any]:
-    """``streams`` answers started in the same instant (the worst case), in
-    rounds until at least 48 have been timed."""
-    timed = Timed(streams)
-    next_prompt = prompts(repeats, kind)
-    start = threading.Barrier(streams)
-
-    def asker(index: int) -> None:
-        for _ in range(max(1, 48 // streams)):
-            messages = next_prompt()
-            start.wait()
-            timed.ask(messages, max_tokens)
-
-    return run_askers(root, timed, asker)
-
-
-def sustained(
+def run_askers(
     root: str,
+    pattern: str,
+    streams: int,
+    repeats: int,
+    kind: str,
+    max_tokens: int,
+    answer_s: float = 0.0,
+    processes: int = 1,
+) -> dict[str, Any]:
+    """One level: ``streams`` askers in ``pattern`` (``burst`` or
+    ``sustained``), in one process's threads or spread over ``processes``
+    (as a deployment spreads answers over its web processes: the threads of
+    one process share its interpreter lock, and at 16 streams parsing the
+    others' tokens delays a new answer's first one); with vLLM's own time to
+    first token over the same span."""
+    before, buckets = metrics(root), ttft_buckets(root)
+    # Processes first import the client; the level's clock starts after.
+    t0 = time.time() + (10 if processes > 1 else 0)
+    if processes <= 1:
+        start = threading.Barrier(streams) if pattern == "burst" else None
+        timed = ask_in_threads(
+            pattern,
+            list(range(streams)),
+            streams,
+            repeats,
+            kind,
+            max_tokens,
+            answer_s,
+            start,
+            t0,
+        )
+    else:
+        timed = ask_in_processes(
+            pattern, streams, repeats, kind, max_tokens, answer_s, processes, t0
+        )
+    summary = timed.summary(time.time() - t0, server_side(before, metrics(root)))
+    summary["vllm_ttft_p95_bucket_s"] = bucket_p95(buckets, ttft_buckets(root))
+    summary["asker_processes"] = processes
+    return summary
+
+
+def ask_in_threads(
+    pattern: str,
+    indices: list[int],
     streams: int,
     repeats: int,
     kind: str,
     max_tokens: int,
     answer_s: float,
-) -> dict[str, Any]:
-    """``streams`` answers always in flight, as vLLM's own benchmark counts
-    concurrency: each of ``streams`` askers asks again as soon as its answer
-    ends. The askers start ``answer_s / streams`` apart (answers of equal
-    length would otherwise stay in lockstep, a burst at every turn), and
-    each one's first answer, before all are running, is not timed."""
+    start: Any,
+    t0: float,
+) -> Timed:
+    """The askers ``indices`` of a level of ``streams``, a thread each.
+
+    ``burst``: all start in the same instant (``start``, a barrier), in rounds
+    until at least ``ANSWERS`` answers have been timed (the worst case).
+    ``sustained``: as vLLM's own benchmark counts concurrency, each asker asks
+    again as soon as its answer ends. The askers start ``answer_s / streams``
+    apart from ``t0`` (answers of equal length would otherwise stay in
+    lockstep, a burst at every turn), and each one's first answer, before
+    all are running, is not timed."""
     timed = Timed(streams)
     next_prompt = prompts(repeats, kind)
 
-    def asker(index: int) -> None:
-        time.sleep(index * answer_s / streams)
-        for turn in range(max(3, 48 // streams) + 1):
+    def burst_asker(index: int) -> None:
+        time.sleep(max(0.0, t0 - time.time()))
+        for _ in range(max(1, ANSWERS // streams)):
+            messages = next_prompt()
+            start.wait()
+            timed.ask(messages, max_tokens)
+
+    def sustained_asker(index: int) -> None:
+        time.sleep(max(0.0, t0 + index * answer_s / streams - time.time()))
+        for turn in range(max(3, ANSWERS // streams) + 1):
             timed.ask(next_prompt(), max_tokens, keep=turn > 0)
 
-    return run_askers(root, timed, asker)
+    asker = burst_asker if pattern == "burst" else sustained_asker
+    threads = [threading.Thread(target=asker, args=(i,)) for i in indices]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return timed
+
+
+def asker_process(
+    settings: tuple[str, str],
+    queue: Any,
+    *level: Any,
+) -> None:
+    """A process's share of a level's askers; its answers go to ``queue``."""
+    configure(*settings)
+    timed = ask_in_threads(*level)
+    queue.put((timed.results, timed.failures, timed.tokens))
+
+
+def ask_in_processes(
+    pattern: str,
+    streams: int,
+    repeats: int,
+    kind: str,
+    max_tokens: int,
+    answer_s: float,
+    processes: int,
+    t0: float,
+) -> Timed:
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    start = context.Barrier(streams) if pattern == "burst" else None
+    workers = [
+        context.Process(
+            target=asker_process,
+            args=(
+                SETTINGS,
+                queue,
+                pattern,
+                list(range(p, streams, processes)),
+                streams,
+                repeats,
+                kind,
+                max_tokens,
+                answer_s,
+                start,
+                t0,
+            ),
+        )
+        for p in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    timed = Timed(streams)
+    for _ in workers:
+        results, failures, tokens = queue.get()
+        timed.results.extend(results)
+        timed.failures.extend(failures)
+        timed.tokens += tokens
+    for worker in workers:
+        worker.join()
+    return timed
 
 
 class Timed:
@@ -430,6 +553,13 @@ def main() -> None:
         default=450,
         help="passage tokens in the product's prompt (ANSWER_CONTEXT_TOKENS)",
     )
+    parser.add_argument(
+        "--asker-processes",
+        type=int,
+        default=1,
+        help="spread each level's askers over this many processes (a "
+        "deployment's web processes); 1: threads of one process",
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     configure(args.base_url, args.model)
@@ -463,15 +593,21 @@ def main() -> None:
             )
         single = one_stream(args, root, count, kind)
         results[name] = {"one_stream": single, "passage_sentences": count}
-        burst(root, counts[-1], count, kind, 4)  # warm-up
+        run_askers(root, "burst", counts[-1], count, kind, 4)  # warm-up
         for pattern in ("sustained", "burst"):
-            if pattern == "sustained":
-                levels = [
-                    sustained(root, n, count, kind, 128, single["answer_s"])
-                    for n in counts
-                ]
-            else:
-                levels = [burst(root, n, count, kind, 128) for n in counts]
+            levels = [
+                run_askers(
+                    root,
+                    pattern,
+                    n,
+                    count,
+                    kind,
+                    128,
+                    single["answer_s"],
+                    min(n, args.asker_processes),
+                )
+                for n in counts
+            ]
             results[name][pattern] = {
                 "levels": levels,
                 f"p95_ttft_{counts[-1]}_over_{counts[0]}": levels[-1]["ttft_p95_s"]
