@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -59,6 +60,11 @@ MIN_LEXICAL_COVERAGE_TO_READ = 0.2
 # question's words are: Chinese characters, or three times as many of
 # alphabetic text (about the same number of tokens).
 READ_CJK_CHARS = 320
+# Passage windows the reader keeps its vectors of, in each process, the most
+# recently read first: questions about the same documents read the same
+# passages again (a short passage is read whole). 768 floats each: 4,096
+# take 12 MB.
+READ_VECTORS_KEPT = 4096
 READER_OFF = "off"
 # Free memory the reader needs to load; with less, answers go on without it
 # (docs/benchmarks.md has what it takes).
@@ -106,7 +112,11 @@ def _load(name: str, loading: _Loading) -> None:
     try:
         if shortfall := _memory_shortfall():
             raise EmbeddingError(shortfall)
-        loading.embedder = local_embedder(name)
+        embedder = local_embedder(name)
+        # Every question length's model compiled here, in the background,
+        # not on the first question of each length.
+        embedder.warm_up()
+        loading.embedder = embedder
     except EmbeddingError as error:
         loading.error = str(error)
         logger.warning(
@@ -209,11 +219,40 @@ def reading_window(text: str, terms: Sequence[str]) -> str:
     return text[start : start + width]
 
 
+class _ReadVectors:
+    """The reader's vectors of the passage windows it read last, per model."""
+
+    def __init__(self, kept: int) -> None:
+        self.kept = kept
+        self._vectors: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def encode(self, embedder: Embedder, windows: list[str]) -> np.ndarray:
+        keys = [(embedder.model_name, window) for window in windows]
+        with self._lock:
+            found = {key: self._vectors[key] for key in keys if key in self._vectors}
+            for key in found:
+                self._vectors.move_to_end(key)
+        missing = [key for key in dict.fromkeys(keys) if key not in found]
+        if missing:
+            made = np.asarray(embedder.encode([window for _, window in missing]))
+            with self._lock:
+                for key, vector in zip(missing, made, strict=True):
+                    found[key] = self._vectors[key] = vector.copy()
+                while len(self._vectors) > self.kept:
+                    self._vectors.popitem(last=False)
+        return np.stack([found[key] for key in keys])
+
+
+_read_vectors = _ReadVectors(READ_VECTORS_KEPT)
+
+
 def _read(embedder: Embedder, question: str, hits: list[SearchHit]) -> list[float]:
     """The reader's cosine between the question and each passage."""
-    vectors = embedder.encode([reading_window(hit.text, hit.terms) for hit in hits])
+    windows = [reading_window(hit.text, hit.terms) for hit in hits]
+    vectors = _read_vectors.encode(embedder, windows)
     question_vector = embedder.encode_query(question)
-    return [float(value) for value in np.asarray(vectors) @ question_vector]
+    return [float(value) for value in vectors @ question_vector]
 
 
 def _reader_for(result: SearchResult) -> tuple[Embedder | None, bool]:

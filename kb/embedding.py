@@ -351,6 +351,17 @@ class LocalEmbedder:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         return self._encode([self.document_prompt + text for text in texts])
 
+    def warm_up(self) -> None:
+        """Prepare now what the backend would prepare on the first lone text
+        of each length (OpenVINO compiles a model per length bucket), so
+        that no question waits for it."""
+        from kb.openvino_backend import OpenVinoModel
+
+        backend = getattr(self._encode_batch, "__self__", None)
+        if isinstance(backend, OpenVinoModel):
+            with self._lock:
+                backend.warm_up()
+
     def encode_query(self, text: str) -> np.ndarray:
         return self._encode([self.query_prompt + text])[0]
 

@@ -25,6 +25,12 @@ OPENVINO_BATCH_SIZE = 8
 OPENVINO_QUERY_TOKEN_BUCKETS = (16, 32, 64)
 
 
+def _bucket(length: int) -> int | None:
+    """The fixed length a lone text of ``length`` tokens is padded to, or
+    None past the last."""
+    return next((b for b in OPENVINO_QUERY_TOKEN_BUCKETS if b >= length), None)
+
+
 def _bidirectional_masks(config: Any, attention_mask: Any) -> dict[str, Any] | None:
     """For an encoder made from Gemma 3 (EmbeddingGemma), the attention masks
     of its two kinds of layer, made with plain tensor operations: the ones
@@ -174,7 +180,7 @@ class OpenVinoModel:
         Padding is masked out, as in a batch, so the vector is the same."""
         tokens = self._tokens([text])
         length = tokens["input_ids"].shape[1]
-        bucket = next((b for b in OPENVINO_QUERY_TOKEN_BUCKETS if b >= length), None)
+        bucket = _bucket(length)
         if bucket is not None and bucket > length:
             extra = ((0, 0), (0, bucket - length))
             tokens = {
@@ -185,6 +191,20 @@ class OpenVinoModel:
             }
         output = self._single_request(bucket).infer(tokens)
         return normalised(next(iter(output.values())))
+
+    def warm_up(self) -> None:
+        """Compile and run once the model for every length a lone text may
+        have (each bucket, and any length past them), which would otherwise
+        happen on the first text of each: seconds apiece for a large model."""
+        for length in (
+            *OPENVINO_QUERY_TOKEN_BUCKETS,
+            OPENVINO_QUERY_TOKEN_BUCKETS[-1] + 1,
+        ):
+            tokens = {
+                "input_ids": np.full((1, length), self._pad_token_id, dtype=np.int64),
+                "attention_mask": np.ones((1, length), dtype=np.int64),
+            }
+            self._single_request(_bucket(length)).infer(tokens)
 
     def _single_request(self, length: int | None) -> Any:
         """The request for one text of ``length`` tokens (None: any length),

@@ -149,6 +149,46 @@ def test_an_english_passage_the_index_model_finds_too_far_is_read_again(
     assert unanswerable == []
 
 
+def test_a_passage_read_before_is_not_embedded_again(
+    with_reader: None, monkeypatch: Any
+) -> None:
+    loaded = reader(wait=True)
+    assert loaded is not None
+    embedded: list[list[str]] = []
+    encode = loaded.encode
+
+    def counting(texts: list[str]) -> Any:
+        embedded.append(list(texts))
+        return encode(texts)
+
+    monkeypatch.setattr(loaded, "encode", counting)
+    monkeypatch.setattr(relevance, "_read_vectors", relevance._ReadVectors(8))
+    first = relevant_hits(
+        "进入机房需要做什么？", _lexical(_hit(MACHINE_ROOM, coverage=0.3)), {}
+    )
+    # Another question about the same passage: its vector is kept, and the
+    # decision is the one reading it afresh gives.
+    second = relevant_hits(
+        "浦东新区有多少所大学？", _lexical(_hit(MACHINE_ROOM, coverage=0.3)), {}
+    )
+    assert [hit.chunk_id for hit in first] == [1]
+    assert second == []
+    assert embedded == [[MACHINE_ROOM]]
+
+
+def test_the_reader_keeps_only_the_latest_passage_vectors(with_reader: None) -> None:
+    loaded = reader(wait=True)
+    assert loaded is not None
+    kept = relevance._ReadVectors(1)
+    first = kept.encode(loaded, [MACHINE_ROOM])
+    kept.encode(loaded, [BACKUPS])
+    assert list(kept._vectors) == [(loaded.model_name, BACKUPS)]
+    again = kept.encode(loaded, [MACHINE_ROOM, MACHINE_ROOM])
+    assert again.shape == (2, first.shape[1])
+    assert float(again[0] @ first[0]) >= 0.999
+    assert list(kept._vectors) == [(loaded.model_name, MACHINE_ROOM)]
+
+
 def test_the_reader_reads_the_part_of_a_long_passage_holding_the_question_words() -> (
     None
 ):

@@ -19,6 +19,7 @@ from kb.embedding import (
     RemoteEmbedder,
     _load_embedder,
     embedder_for,
+    local_embedder,
 )
 from kb.openvino_backend import OPENVINO_QUERY_TOKEN_BUCKETS
 
@@ -74,6 +75,19 @@ def test_a_query_alone_gets_the_vector_it_gets_in_a_batch() -> None:
     if chosen.backend.startswith("openvino"):
         model = chosen._encode_batch.__self__
         assert set(model._single) == {*OPENVINO_QUERY_TOKEN_BUCKETS, None}
+
+
+def test_warming_up_prepares_every_lone_text_length_before_it_is_asked() -> None:
+    fresh = local_embedder(None)
+    fresh.warm_up()
+    if fresh.backend.startswith("openvino"):
+        model = fresh._encode_batch.__self__
+        assert set(model._single) == {*OPENVINO_QUERY_TOKEN_BUCKETS, None}
+    # Warm or not, a query gets the vector the shared embedder gives it.
+    assert (
+        float(fresh.encode_query("cells") @ embedder_for().encode_query("cells"))
+        >= 0.999
+    )
 
 
 class _EmbeddingsServer(BaseHTTPRequestHandler):
