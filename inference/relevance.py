@@ -112,7 +112,8 @@ def _load(name: str, loading: _Loading) -> None:
     try:
         if shortfall := _memory_shortfall():
             raise EmbeddingError(shortfall)
-        embedder = local_embedder(name)
+        # A question waits for it with the cores idle: each text on all.
+        embedder = local_embedder(name, lone_text_on_all_threads=True)
         # Every question length's model compiled here, in the background,
         # not on the first question of each length.
         embedder.warm_up()

@@ -221,11 +221,16 @@ class LocalEmbedder:
         precision: str = "auto",
         batch_size: int = 32,
         threads: int = 0,
+        lone_text_on_all_threads: bool = False,
     ) -> None:
         label = ModelLabel.parse(model_name or BUNDLED_MODEL_NAME)
         self.model_name = str(label)
         self.batch_size = batch_size
         self._threads = threads or os.cpu_count() or 1
+        # A search query runs on one thread, the least CPU per query when
+        # many search at once; a caller that waits alone for each text (the
+        # answer reader, before the LLM starts) takes every thread.
+        self._lone_text_threads = self._threads if lone_text_on_all_threads else 1
         self._lock = threading.Lock()
         self._model = self._load(None if model_name is None else label.name)
         self._encode_batch: Callable[[list[str]], np.ndarray] = self._torch_encode
@@ -344,7 +349,9 @@ class LocalEmbedder:
         precision = "bf16" if candidate.endswith("bf16") else "f32"
         from kb.openvino_backend import OpenVinoModel
 
-        return OpenVinoModel(self._model, precision, self._threads).encode
+        return OpenVinoModel(
+            self._model, precision, self._threads, self._lone_text_threads
+        ).encode
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -464,7 +471,9 @@ def _build_embedder(model_name: str | None) -> Embedder:
     return local_embedder(model_name)
 
 
-def local_embedder(model_name: str | None) -> LocalEmbedder:
+def local_embedder(
+    model_name: str | None, *, lone_text_on_all_threads: bool = False
+) -> LocalEmbedder:
     """``model_name`` run in this process, by the configured backend and
     precision, whatever EMBEDDING_BASE_URL says."""
     return LocalEmbedder(
@@ -473,6 +482,7 @@ def local_embedder(model_name: str | None) -> LocalEmbedder:
         precision=settings.EMBEDDING_PRECISION,
         batch_size=settings.EMBEDDING_BATCH_SIZE,
         threads=settings.EMBEDDING_THREADS,
+        lone_text_on_all_threads=lone_text_on_all_threads,
     )
 
 

@@ -78,11 +78,24 @@ def test_a_query_alone_gets_the_vector_it_gets_in_a_batch() -> None:
 
 
 def test_warming_up_prepares_every_lone_text_length_before_it_is_asked() -> None:
-    fresh = local_embedder(None)
+    # As the answer reader loads: its lone texts on every thread.
+    fresh = local_embedder(None, lone_text_on_all_threads=True)
     fresh.warm_up()
     if fresh.backend.startswith("openvino"):
         model = fresh._encode_batch.__self__
         assert set(model._single) == {*OPENVINO_QUERY_TOKEN_BUCKETS, None}
+        threads = {
+            request.get_compiled_model().get_property("INFERENCE_NUM_THREADS")
+            for request in model._single.values()
+        }
+        assert threads == {fresh._threads}
+        # The search's own embedder keeps one thread a query.
+        shared = embedder_for()
+        shared.encode_query("cells")
+        assert {
+            request.get_compiled_model().get_property("INFERENCE_NUM_THREADS")
+            for request in shared._encode_batch.__self__._single.values()
+        } == {1}
     # Warm or not, a query gets the vector the shared embedder gives it.
     assert (
         float(fresh.encode_query("cells") @ embedder_for().encode_query("cells"))
