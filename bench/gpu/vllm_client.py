@@ -24,6 +24,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +228,19 @@ def prompts(repeats: int, kind: str) -> Callable[[], list[dict[str, str]]]:
     return (lambda: prompt(repeats, True)) if kind == "distinct" else (lambda: fixed)
 
 
+@dataclass(frozen=True)
+class Level:
+    """One concurrency level's askers, as each thread or process runs them."""
+
+    pattern: str  # "burst" or "sustained"
+    streams: int
+    repeats: int
+    kind: str
+    max_tokens: int
+    answer_s: float
+    t0: float
+
+
 def run_askers(
     root: str,
     pattern: str,
@@ -246,41 +260,20 @@ def run_askers(
     before, buckets = metrics(root), ttft_buckets(root)
     # Processes first import the client; the level's clock starts after.
     t0 = time.time() + (10 if processes > 1 else 0)
+    level = Level(pattern, streams, repeats, kind, max_tokens, answer_s, t0)
     if processes <= 1:
         start = threading.Barrier(streams) if pattern == "burst" else None
-        timed = ask_in_threads(
-            pattern,
-            list(range(streams)),
-            streams,
-            repeats,
-            kind,
-            max_tokens,
-            answer_s,
-            start,
-            t0,
-        )
+        timed = ask_in_threads(level, list(range(streams)), start)
     else:
-        timed = ask_in_processes(
-            pattern, streams, repeats, kind, max_tokens, answer_s, processes, t0
-        )
+        timed = ask_in_processes(level, processes)
     summary = timed.summary(time.time() - t0, server_side(before, metrics(root)))
     summary["vllm_ttft_p95_bucket_s"] = bucket_p95(buckets, ttft_buckets(root))
     summary["asker_processes"] = processes
     return summary
 
 
-def ask_in_threads(
-    pattern: str,
-    indices: list[int],
-    streams: int,
-    repeats: int,
-    kind: str,
-    max_tokens: int,
-    answer_s: float,
-    start: Any,
-    t0: float,
-) -> Timed:
-    """The askers ``indices`` of a level of ``streams``, a thread each.
+def ask_in_threads(level: Level, indices: list[int], start: Any) -> Timed:
+    """The askers ``indices`` of ``level``, a thread each.
 
     ``burst``: all start in the same instant (``start``, a barrier), in rounds
     until at least ``ANSWERS`` answers have been timed (the worst case).
@@ -289,22 +282,24 @@ def ask_in_threads(
     apart from ``t0`` (answers of equal length would otherwise stay in
     lockstep, a burst at every turn), and each one's first answer, before
     all are running, is not timed."""
+    streams = level.streams
     timed = Timed(streams)
-    next_prompt = prompts(repeats, kind)
+    next_prompt = prompts(level.repeats, level.kind)
 
     def burst_asker(index: int) -> None:
-        time.sleep(max(0.0, t0 - time.time()))
+        time.sleep(max(0.0, level.t0 - time.time()))
         for _ in range(max(1, ANSWERS // streams)):
             messages = next_prompt()
             start.wait()
-            timed.ask(messages, max_tokens)
+            timed.ask(messages, level.max_tokens)
 
     def sustained_asker(index: int) -> None:
-        time.sleep(max(0.0, t0 + index * answer_s / streams - time.time()))
+        offset = index * level.answer_s / streams
+        time.sleep(max(0.0, level.t0 + offset - time.time()))
         for turn in range(max(3, ANSWERS // streams) + 1):
-            timed.ask(next_prompt(), max_tokens, keep=turn > 0)
+            timed.ask(next_prompt(), level.max_tokens, keep=turn > 0)
 
-    asker = burst_asker if pattern == "burst" else sustained_asker
+    asker = burst_asker if level.pattern == "burst" else sustained_asker
     threads = [threading.Thread(target=asker, args=(i,)) for i in indices]
     for thread in threads:
         thread.start()
@@ -314,51 +309,34 @@ def ask_in_threads(
 
 
 def asker_process(
-    settings: tuple[str, str],
-    queue: Any,
-    *level: Any,
+    settings: tuple[str, str], queue: Any, level: Level, indices: list[int], start: Any
 ) -> None:
     """A process's share of a level's askers; its answers go to ``queue``."""
     configure(*settings)
-    timed = ask_in_threads(*level)
+    timed = ask_in_threads(level, indices, start)
     queue.put((timed.results, timed.failures, timed.tokens))
 
 
-def ask_in_processes(
-    pattern: str,
-    streams: int,
-    repeats: int,
-    kind: str,
-    max_tokens: int,
-    answer_s: float,
-    processes: int,
-    t0: float,
-) -> Timed:
+def ask_in_processes(level: Level, processes: int) -> Timed:
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    start = context.Barrier(streams) if pattern == "burst" else None
+    start = context.Barrier(level.streams) if level.pattern == "burst" else None
     workers = [
         context.Process(
             target=asker_process,
             args=(
                 SETTINGS,
                 queue,
-                pattern,
-                list(range(p, streams, processes)),
-                streams,
-                repeats,
-                kind,
-                max_tokens,
-                answer_s,
+                level,
+                list(range(p, level.streams, processes)),
                 start,
-                t0,
             ),
         )
         for p in range(processes)
     ]
     for worker in workers:
         worker.start()
-    timed = Timed(streams)
+    timed = Timed(level.streams)
     for _ in workers:
         results, failures, tokens = queue.get()
         timed.results.extend(results)
