@@ -17,7 +17,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import re
 import statistics
 import sys
 import threading
@@ -32,6 +31,14 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+
+from bench.gpu.vllm_own import (  # noqa: E402
+    VllmBenchClient,
+    bucket_p95,
+    metrics,
+    server_side,
+    ttft_buckets,
+)
 
 FILLER = (
     "Debian keeps its packages in archives signed by the project. The apt tool "
@@ -81,63 +88,6 @@ def prompt(repeats: int, distinct: bool = False) -> list[dict[str, str]]:
         {"role": "system", "content": "Answer from the passage only."},
         {"role": "user", "content": marker + FILLER * repeats + "\n\n" + QUESTION},
     ]
-
-
-def metrics(root: str) -> dict[str, float]:
-    """vLLM's Prometheus counters and histogram sums, by name (labels dropped)."""
-    text = httpx.get(f"{root}/metrics", timeout=10).text
-    values: dict[str, float] = {}
-    for line in text.splitlines():
-        match = re.match(r"^(vllm:[a-z_]+)(?:\{[^}]*\})? ([0-9.eE+-]+)$", line)
-        if match:
-            values[match[1]] = values.get(match[1], 0.0) + float(match[2])
-    return values
-
-
-def ttft_buckets(root: str) -> dict[float, float]:
-    """vLLM's own time-to-first-token histogram: answers counted at or under
-    each bucket's bound, in seconds."""
-    text = httpx.get(f"{root}/metrics", timeout=10).text
-    counts: dict[float, float] = {}
-    for line in text.splitlines():
-        match = re.match(
-            r'^vllm:time_to_first_token_seconds_bucket\{[^}]*le="([0-9.eE+-]+)"[^}]*\} '
-            r"([0-9.eE+-]+)$",
-            line,
-        )
-        if match:
-            bound = float(match[1])
-            counts[bound] = counts.get(bound, 0.0) + float(match[2])
-    return counts
-
-
-def bucket_p95(before: dict[float, float], after: dict[float, float]) -> float | None:
-    """The bound of the bucket holding vLLM's own p95 between two readings
-    (an upper bound: the histogram's buckets are coarse)."""
-    deltas = {bound: after[bound] - before.get(bound, 0.0) for bound in after}
-    total = max(deltas.values(), default=0.0)
-    for bound in sorted(deltas):
-        if total and deltas[bound] >= 0.95 * total:
-            return bound
-    return None
-
-
-def server_side(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    """vLLM's own mean TTFT and time per output token between two readings."""
-
-    def mean(name: str) -> float:
-        count = after.get(f"{name}_count", 0) - before.get(f"{name}_count", 0)
-        total = after.get(f"{name}_sum", 0) - before.get(f"{name}_sum", 0)
-        return total / count if count else float("nan")
-
-    tpot = mean("vllm:time_per_output_token_seconds")
-    if tpot != tpot:  # newer vLLM names it inter-token latency
-        tpot = mean("vllm:inter_token_latency_seconds")
-    return {
-        "ttft_s": mean("vllm:time_to_first_token_seconds"),
-        "tpot_s": tpot,
-        "decode_tokens_per_s": 1 / tpot if tpot == tpot and tpot > 0 else float("nan"),
-    }
 
 
 def raw_stream(
@@ -468,17 +418,26 @@ def one_stream(
     args: argparse.Namespace, root: str, repeats: int, kind: str
 ) -> dict[str, float]:
     """Rounds of one answer at a time: vLLM's own time to first token for
-    the very request, a bare HTTP client's and the project's client's."""
+    the very request (its engine's histogram, and its benchmark client's),
+    a bare HTTP client's and the project's client's."""
     single: dict[str, list[float]] = {
         "answer": [],
         "client": [],
         "client_vllm": [],
         "raw": [],
         "raw_vllm": [],
+        "bench": [],
+        "bench_vllm": [],
         "decode": [],
     }
     next_prompt = prompts(repeats, kind)
+    bench = VllmBenchClient(args.base_url, args.model)
+    bench.ttft(next_prompt(), 4)  # its session's connection, as that tool warms up
     for _ in range(args.rounds):
+        messages = next_prompt()
+        before = metrics(root)
+        single["bench"].append(bench.ttft(messages, 128))
+        single["bench_vllm"].append(server_side(before, metrics(root))["ttft_s"])
         messages = next_prompt()
         before = metrics(root)
         raw = raw_stream(args.base_url, args.model, messages, 128)
@@ -492,12 +451,19 @@ def one_stream(
         single["client"].append(answer["ttft_s"])
         single["answer"].append(answer["total_s"])
         single["client_vllm"].append(server_side(before, metrics(root))["ttft_s"])
+    bench.close()
     ratios = [
         c / v for c, v in zip(single["client"], single["client_vllm"], strict=True)
     ]
     return {
+        "vllm_bench_ttft_p50_s": statistics.median(single["bench"]),
+        "client_over_vllm_bench": statistics.median(single["client"])
+        / statistics.median(single["bench"]),
+        "vllm_bench_over_vllm": statistics.median(
+            b / v for b, v in zip(single["bench"], single["bench_vllm"], strict=True)
+        ),
         "vllm_ttft_p50_s": statistics.median(
-            single["raw_vllm"] + single["client_vllm"]
+            single["raw_vllm"] + single["client_vllm"] + single["bench_vllm"]
         ),
         "raw_http_ttft_p50_s": statistics.median(single["raw"]),
         "client_ttft_p50_s": statistics.median(single["client"]),
@@ -538,6 +504,12 @@ def main() -> None:
         help="spread each level's askers over this many processes (a "
         "deployment's web processes); 1: threads of one process",
     )
+    parser.add_argument(
+        "--patterns",
+        default="sustained,burst",
+        help="sustained (each asker asks again when its answer ends), burst "
+        "(all start in the same instant)",
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     configure(args.base_url, args.model)
@@ -572,7 +544,7 @@ def main() -> None:
         single = one_stream(args, root, count, kind)
         results[name] = {"one_stream": single, "passage_sentences": count}
         run_askers(root, "burst", counts[-1], count, kind, 4)  # warm-up
-        for pattern in ("sustained", "burst"):
+        for pattern in args.patterns.split(","):
             levels = [
                 run_askers(
                     root,
