@@ -38,7 +38,8 @@ if ! curl -fsS http://127.0.0.1:8000/health >/dev/null 2>&1; then
   setsid python3 -m vllm.entrypoints.openai.api_server --model "$MODEL" \
     --served-model-name archivist-llm --max-model-len "$MAX_LEN" \
     --gpu-memory-utilization "${GPU_MEMORY_UTILIZATION:-0.4}" --dtype "${DTYPE:-float16}" \
-    --port 8000 "${LOAD_ARGS[@]}" ${VLLM_EXTRA_ARGS:-} > /tmp/vllm.log 2>&1 < /dev/null &
+    --port 8000 "${LOAD_ARGS[@]}" "${VLLM_SCHEDULING:---no-async-scheduling}" \
+    ${VLLM_EXTRA_ARGS:-} > /tmp/vllm.log 2>&1 < /dev/null &
   SERVER=$!
   echo "$SERVER" > /tmp/vllm.pid
   for _ in $(seq 1 300); do

@@ -71,6 +71,9 @@ def test_compose_file_is_valid_and_complete(tmp_path: Path) -> None:
     gpu = services["vllm"]["deploy"]["resources"]["reservations"]["devices"][0]
     assert "gpu" in gpu["capabilities"]
     assert "healthcheck" in services["vllm"]
+    # Measured on an H200: first tokens stay within 1.3 x one answer's at 16
+    # answers at once only with vLLM's asynchronous scheduling off.
+    assert "--no-async-scheduling" in services["vllm"]["command"]
     assert services["llm"]["profiles"] == ["cpu"]
     assert (
         services["web"]["depends_on"]["migrate"]["condition"]
