@@ -2,11 +2,12 @@
 
 A passage passes when the index's embedding model finds its meaning close to
 the question's, or when it holds most of the question's informative words
-(IDF-weighted). Short of both, the first ``READ_PASSAGES`` passages are read
+(IDF-weighted). Short of both, the first passages are read (``READ_FIRST``,
+then the rest of the first ``READ_PASSAGES`` when none of those is close)
 for their meaning by the reader (``ANSWER_READER_MODEL``, EmbeddingGemma by
 default), which reads Chinese and English even where the index's model,
-chosen for its ingestion speed, reads English only: embedding two passages
-per question costs a fraction of a second where embedding a whole
+chosen for its ingestion speed, reads English only: embedding two or three
+passages per question costs a fraction of a second where embedding a whole
 collection with it would take hours on a small CPU.
 
 The reader loads in the background (it takes tens of seconds); until it has,
@@ -52,10 +53,14 @@ MIN_SIMILARITY = {"google/embeddinggemma-300m": 0.33}
 MIN_LEXICAL_COVERAGE = 0.6
 # Without any model that reads the question's language.
 MIN_LEXICAL_COVERAGE_ALONE = 0.4
-# Passages the reader embeds per question, first ranked first; and the share
-# of the question's words a passage must hold to be worth reading.
-READ_PASSAGES = 2
-MIN_LEXICAL_COVERAGE_TO_READ = 0.2
+# Passages the reader may embed per question, first ranked first: the first
+# READ_FIRST together, and the others only when none of those is close (the
+# search ranks the answer lower now and then, and reading further costs only
+# questions that would otherwise be declined). And the share of the
+# question's words a passage must hold to be worth reading.
+READ_PASSAGES = 3
+READ_FIRST = 2
+MIN_LEXICAL_COVERAGE_TO_READ = 0.15
 # Characters of a passage the reader reads, around where most of the
 # question's words are: Chinese characters, or three times as many of
 # alphabetic text (about the same number of tokens).
@@ -256,6 +261,20 @@ def _read(embedder: Embedder, question: str, hits: list[SearchHit]) -> list[floa
     return [float(value) for value in vectors @ question_vector]
 
 
+def _close(
+    embedder: Embedder, question: str, hits: list[SearchHit], positions: list[int]
+) -> set[int]:
+    """Those of ``positions`` whose passage the reader finds close to the
+    question."""
+    scores = _read(embedder, question, [hits[position] for position in positions])
+    bar = min_similarity(embedder.model_name)
+    return {
+        position
+        for position, score in zip(positions, scores, strict=True)
+        if score >= bar
+    }
+
+
 def _reader_for(result: SearchResult) -> tuple[Embedder | None, bool]:
     """The reader for this search's passages (None while it loads, or off),
     and whether it is the index's own model (whose similarities the search
@@ -300,18 +319,14 @@ def relevant_hits(
         return by_words
     started = time.perf_counter()
     try:
-        scores = _read(embedder, question, [hits[position] for position in to_read])
+        close = _close(embedder, question, hits, to_read[:READ_FIRST])
+        if not close and to_read[READ_FIRST:]:
+            close = _close(embedder, question, hits, to_read[READ_FIRST:])
     except EmbeddingError as error:
         logger.warning("The answer reader failed on a question: %s", error)
         return by_words
     finally:
         timings["reader_ms"] = (time.perf_counter() - started) * 1000
-    bar = min_similarity(embedder.model_name)
-    close = {
-        position
-        for position, score in zip(to_read, scores, strict=True)
-        if score >= bar
-    }
     if not close:
         return []
     return [

@@ -14,6 +14,7 @@ from inference import relevance
 from inference.relevance import (
     MIN_LEXICAL_COVERAGE_TO_READ,
     READ_CJK_CHARS,
+    READ_PASSAGES,
     min_similarity,
     reader,
     reading_window,
@@ -115,19 +116,57 @@ def test_only_the_first_passages_with_some_of_the_words_are_read(
 ) -> None:
     timings: dict[str, float] = {}
     low = MIN_LEXICAL_COVERAGE_TO_READ / 2
+    first = [
+        _hit(MACHINE_ROOM if n % 2 else BACKUPS, coverage=low, n=n)
+        for n in range(1, READ_PASSAGES + 1)
+    ]
+    hits = relevant_hits(
+        "进入机房需要做什么？",
+        _lexical(*first, _hit(MACHINE_ROOM, coverage=0.3, n=READ_PASSAGES + 1)),
+        timings,
+    )
+    # The last would answer, but only the first READ_PASSAGES are ever read,
+    # and those hold too few of the question's words to be read at all.
+    assert hits == []
+    assert "reader_ms" not in timings
+
+
+def test_the_answer_may_be_in_a_later_passage_read(with_reader: None) -> None:
+    # The first passages found share words with the question but not its
+    # meaning; the last one read answers it, and only it is kept.
+    unrelated = [
+        _hit(BACKUPS, coverage=MIN_LEXICAL_COVERAGE_TO_READ, n=n)
+        for n in range(1, READ_PASSAGES)
+    ]
     hits = relevant_hits(
         "进入机房需要做什么？",
         _lexical(
-            _hit(MACHINE_ROOM, coverage=low, n=1),
-            _hit(BACKUPS, coverage=low, n=2),
-            _hit(MACHINE_ROOM, coverage=0.3, n=3),
+            *unrelated,
+            _hit(MACHINE_ROOM, coverage=MIN_LEXICAL_COVERAGE_TO_READ, n=READ_PASSAGES),
         ),
-        timings,
+        {},
     )
-    # The third would answer, but only the first two are ever read, and
-    # those hold too few of the question's words to be read at all.
-    assert hits == []
-    assert "reader_ms" not in timings
+    assert [hit.chunk_id for hit in hits] == [READ_PASSAGES]
+
+
+def test_a_later_passage_is_read_only_when_none_of_the_first_is_close(
+    with_reader: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read: list[int] = []
+    real_read = relevance._read
+
+    def counting_read(embedder: Any, question: str, hits: list[SearchHit]) -> Any:
+        read.extend(hit.chunk_id for hit in hits)
+        return real_read(embedder, question, hits)
+
+    monkeypatch.setattr(relevance, "_read", counting_read)
+    bar = MIN_LEXICAL_COVERAGE_TO_READ
+    passages = [_hit(MACHINE_ROOM, coverage=bar, n=1)] + [
+        _hit(BACKUPS, coverage=bar, n=n) for n in range(2, READ_PASSAGES + 1)
+    ]
+    hits = relevant_hits("进入机房需要做什么？", _lexical(*passages), {})
+    assert [hit.chunk_id for hit in hits] == [1]
+    assert read == list(range(1, relevance.READ_FIRST + 1))
 
 
 def test_an_english_passage_the_index_model_finds_too_far_is_read_again(
