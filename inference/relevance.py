@@ -253,20 +253,24 @@ class _ReadVectors:
 _read_vectors = _ReadVectors(READ_VECTORS_KEPT)
 
 
-def _read(embedder: Embedder, question: str, hits: list[SearchHit]) -> list[float]:
+def _read(
+    embedder: Embedder, question_vector: np.ndarray, hits: list[SearchHit]
+) -> list[float]:
     """The reader's cosine between the question and each passage."""
     windows = [reading_window(hit.text, hit.terms) for hit in hits]
     vectors = _read_vectors.encode(embedder, windows)
-    question_vector = embedder.encode_query(question)
     return [float(value) for value in vectors @ question_vector]
 
 
 def _close(
-    embedder: Embedder, question: str, hits: list[SearchHit], positions: list[int]
+    embedder: Embedder,
+    question_vector: np.ndarray,
+    hits: list[SearchHit],
+    positions: list[int],
 ) -> set[int]:
     """Those of ``positions`` whose passage the reader finds close to the
     question."""
-    scores = _read(embedder, question, [hits[position] for position in positions])
+    scores = _read(embedder, question_vector, [hits[p] for p in positions])
     bar = min_similarity(embedder.model_name)
     return {
         position
@@ -319,9 +323,10 @@ def relevant_hits(
         return by_words
     started = time.perf_counter()
     try:
-        close = _close(embedder, question, hits, to_read[:READ_FIRST])
+        question_vector = embedder.encode_query(question)
+        close = _close(embedder, question_vector, hits, to_read[:READ_FIRST])
         if not close and to_read[READ_FIRST:]:
-            close = _close(embedder, question, hits, to_read[READ_FIRST:])
+            close = _close(embedder, question_vector, hits, to_read[READ_FIRST:])
     except EmbeddingError as error:
         logger.warning("The answer reader failed on a question: %s", error)
         return by_words

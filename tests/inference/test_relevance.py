@@ -155,7 +155,7 @@ def test_a_later_passage_is_read_only_when_none_of_the_first_is_close(
     read: list[int] = []
     real_read = relevance._read
 
-    def counting_read(embedder: Any, question: str, hits: list[SearchHit]) -> Any:
+    def counting_read(embedder: Any, question: Any, hits: list[SearchHit]) -> Any:
         read.extend(hit.chunk_id for hit in hits)
         return real_read(embedder, question, hits)
 
