@@ -36,8 +36,8 @@ from bench.gpu.vllm_own import (  # noqa: E402
     VllmBenchClient,
     bucket_p95,
     metrics,
+    readings,
     server_side,
-    ttft_buckets,
 )
 
 FILLER = (
@@ -207,7 +207,7 @@ def run_askers(
     one process share its interpreter lock, and at 16 streams parsing the
     others' tokens delays a new answer's first one); with vLLM's own time to
     first token over the same span."""
-    before, buckets = metrics(root), ttft_buckets(root)
+    before, buckets = readings(root)
     # Processes first import the client; the level's clock starts after.
     t0 = time.time() + (10 if processes > 1 else 0)
     level = Level(pattern, streams, repeats, kind, max_tokens, answer_s, t0)
@@ -216,8 +216,9 @@ def run_askers(
         timed = ask_in_threads(level, list(range(streams)), start)
     else:
         timed = ask_in_processes(level, processes)
-    summary = timed.summary(time.time() - t0, server_side(before, metrics(root)))
-    summary["vllm_ttft_p95_bucket_s"] = bucket_p95(buckets, ttft_buckets(root))
+    after, after_buckets = readings(root)
+    summary = timed.summary(time.time() - t0, server_side(before, after))
+    summary["vllm_ttft_p95_bucket_s"] = bucket_p95(buckets, after_buckets)
     summary["asker_processes"] = processes
     return summary
 

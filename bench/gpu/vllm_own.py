@@ -10,9 +10,23 @@ from typing import Any
 import httpx
 
 
+def _scrape(root: str) -> str:
+    return httpx.get(f"{root}/metrics", timeout=10).text
+
+
 def metrics(root: str) -> dict[str, float]:
     """vLLM's Prometheus counters and histogram sums, by name (labels dropped)."""
-    text = httpx.get(f"{root}/metrics", timeout=10).text
+    return _counters(_scrape(root))
+
+
+def readings(root: str) -> tuple[dict[str, float], dict[float, float]]:
+    """``metrics`` and the time-to-first-token histogram's buckets, from one
+    reading of ``/metrics``."""
+    text = _scrape(root)
+    return _counters(text), _ttft_buckets(text)
+
+
+def _counters(text: str) -> dict[str, float]:
     values: dict[str, float] = {}
     for line in text.splitlines():
         match = re.match(r"^(vllm:[a-z_]+)(?:\{[^}]*\})? ([0-9.eE+-]+)$", line)
@@ -21,10 +35,9 @@ def metrics(root: str) -> dict[str, float]:
     return values
 
 
-def ttft_buckets(root: str) -> dict[float, float]:
+def _ttft_buckets(text: str) -> dict[float, float]:
     """vLLM's own time-to-first-token histogram: answers counted at or under
     each bucket's bound, in seconds."""
-    text = httpx.get(f"{root}/metrics", timeout=10).text
     counts: dict[float, float] = {}
     for line in text.splitlines():
         match = re.match(
