@@ -4,7 +4,8 @@ On a CPU the prompt is the cost of an answer: every token the model reads
 delays its first word. Passages are therefore chosen by a token budget, best
 first; a passage that repeats one already chosen, or that is a table of
 contents rather than content, is skipped; the best passage is cut to the
-budget rather than dropped.
+budget rather than dropped, keeping the part where the question's words are
+(the answer is usually near them, not necessarily at the passage's start).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import cast
 
 from inference.events import PassageDict
 from inference.llm import estimate_tokens
+from kb.search.highlight import densest_window
 from kb.text import looks_like_navigation
 
 # Share of a passage's words already in a chosen passage above which it adds
@@ -23,6 +25,7 @@ from kb.text import looks_like_navigation
 NEAR_DUPLICATE_OVERLAP = 0.8
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_SENTENCE_ENDS = (". ", "。", "\n", "！", "？", "; ")
 
 
 @dataclass(frozen=True)
@@ -76,16 +79,38 @@ def truncate_to_tokens(text: str, tokens: int) -> str:
         else:
             high = middle - 1
     cut = text[:low]
-    boundary = max(cut.rfind(mark) for mark in (". ", "。", "\n", "！", "？", "; "))
+    boundary = max(cut.rfind(mark) for mark in _SENTENCE_ENDS)
     if boundary > low * 0.6:
         return cut[: boundary + 1]
     space = cut.rfind(" ")
     return cut[:space] if space > low * 0.8 else cut
 
 
-def choose_passages(passages: Sequence[Passage], budget_tokens: int) -> list[Passage]:
+def cut_to_tokens(text: str, tokens: int, terms: Sequence[str] = ()) -> str:
+    """The part of ``text`` within about ``tokens`` tokens where most of the
+    question's ``terms`` (lower case) are, begun at a sentence where one
+    begins shortly before the first of them; the start of ``text`` when none
+    is found."""
+    if estimate_tokens(text) <= tokens:
+        return text
+    width = len(text) * tokens // estimate_tokens(text)
+    start = densest_window(text, terms, width)
+    if start:
+        # The window begins a quarter of its width before a question word: a
+        # sentence that begins in that quarter is begun whole.
+        lead = text[start : start + width // 4]
+        ends = [lead.rfind(mark) + len(mark) for mark in _SENTENCE_ENDS if mark in lead]
+        start += max(ends, default=0)
+        start += len(text[start:]) - len(text[start:].lstrip())
+    return truncate_to_tokens(text[start:], tokens)
+
+
+def choose_passages(
+    passages: Sequence[Passage], budget_tokens: int, terms: Sequence[str] = ()
+) -> list[Passage]:
     """The passages to prompt with, best first, within ``budget_tokens``,
-    renumbered from 1."""
+    renumbered from 1. The best one, when longer than the budget, is cut to
+    the part holding the question's ``terms``."""
     chosen: list[Passage] = []
     chosen_words: list[set[str]] = []
     spent = 0
@@ -97,7 +122,7 @@ def choose_passages(passages: Sequence[Passage], budget_tokens: int) -> list[Pas
             if chosen:
                 continue  # a shorter one further down may still fit
             passage = replace(
-                passage, text=truncate_to_tokens(passage.text, budget_tokens - 24)
+                passage, text=cut_to_tokens(passage.text, budget_tokens - 24, terms)
             )
             cost = budget_tokens
         chosen.append(replace(passage, number=len(chosen) + 1))

@@ -41,7 +41,7 @@ from kb.embedding import (
 )
 from kb.index import indexed_model_name
 from kb.search import SearchHit, SearchResult
-from kb.search.highlight import term_positions
+from kb.search.highlight import densest_window
 from kb.text import cjk_ratio
 
 logger = logging.getLogger(__name__)
@@ -211,17 +211,7 @@ def reading_window(text: str, terms: Sequence[str]) -> str:
     width = READ_CJK_CHARS
     if cjk_ratio(text) <= ENGLISH_MODEL_MAX_CJK:
         width *= 3
-    if len(text) <= width:
-        return text
-    found = term_positions(text, terms)
-    starts = {
-        max(0, min(position - width // 4, len(text) - width)) for position, _ in found
-    }
-
-    def words_within(start: int) -> tuple[int, int]:
-        return len({t for p, t in found if start <= p < start + width}), -start
-
-    start = max(starts, key=words_within, default=0)
+    start = densest_window(text, terms, width)
     return text[start : start + width]
 
 

@@ -249,26 +249,31 @@ def _answer_events_in_turn(
         history = [(m.role, m.content) for m in stored]
     language = prompts.question_language(question)
 
-    # The model may be slow to rewrite: no connection is held meanwhile.
-    connection.close()
     if history:
+        # The model may be slow to rewrite: no connection is held meanwhile.
+        # Without history nothing waits, and the connection is kept: a new
+        # one costs a server process, whose caches start cold, before search.
+        connection.close()
         yield from _queue_events(turn)
     standalone = standalone_question(llm, history, question)
     timings["rewrite_ms"] = (time.perf_counter() - started) * 1000
     if standalone != question:
         Message.objects.filter(pk=asked.pk).update(standalone_question=standalone)
 
-    index = active_index()  # read once: the cache scope and the query vector
-    scope_collections = readable_collections(user, token, collection_ids)
-    if stored and standalone != question:
-        scope_collections = sorted(set(scope_collections) | set(_sources_of(stored)))
-    scope = scope_key(scope_collections, embedding_model=index.model_name)
     cache = AnswerCache() if use_cache else None
+    scope = ""  # the cache's: which collections, at which versions, answered
     vector = cache_vector = None
     vector_model: str | None = None
     if cache is not None:
         from kb.index import index_embedder
 
+        index = active_index()  # read once: the cache scope and the query vector
+        scope_collections = readable_collections(user, token, collection_ids)
+        if stored and standalone != question:
+            scope_collections = sorted(
+                set(scope_collections) | set(_sources_of(stored))
+            )
+        scope = scope_key(scope_collections, embedding_model=index.model_name)
         embedder = index_embedder(index)
         vector = embedder.encode_query(standalone)
         vector_model = embedder.model_name
@@ -308,7 +313,8 @@ def _answer_events_in_turn(
         )
         for index, hit in enumerate(relevant, start=1)
     ]
-    passages = choose_passages(candidates, source_budget(standalone))
+    terms = relevant[0].terms if relevant else ()
+    passages = choose_passages(candidates, source_budget(standalone), terms)
     try:
         yield {
             "event": "meta",

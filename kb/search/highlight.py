@@ -1,9 +1,9 @@
-"""Marking the query's words in a passage."""
+"""Marking the query's words in a passage, and finding where they are."""
 
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 
@@ -56,3 +56,21 @@ def term_positions(text: str, words: Iterable[str]) -> list[tuple[int, str]]:
 def _highlight_words(terms: tuple[str, ...]) -> tuple[str, ...]:
     """The words worth marking: two characters or more, in lower case."""
     return tuple({term.lower() for term in terms if len(term) > 1})
+
+
+def densest_window(text: str, terms: Sequence[str], width: int) -> int:
+    """Where the ``width`` characters of ``text`` holding the most of the
+    query's distinct ``terms`` (lower case) begin: a quarter of the width
+    before one of them, so the words before it come too; the earliest such
+    place wins, and the start when none is found."""
+    if len(text) <= width:
+        return 0
+    found = term_positions(text, terms)
+    starts = {
+        max(0, min(position - width // 4, len(text) - width)) for position, _ in found
+    }
+
+    def words_within(start: int) -> tuple[int, int]:
+        return len({t for p, t in found if start <= p < start + width}), -start
+
+    return max(starts, key=words_within, default=0)

@@ -4,7 +4,12 @@ no tables of contents, the best one cut rather than dropped."""
 from __future__ import annotations
 
 from inference.llm import estimate_tokens
-from inference.passages import Passage, choose_passages, truncate_to_tokens
+from inference.passages import (
+    Passage,
+    choose_passages,
+    cut_to_tokens,
+    truncate_to_tokens,
+)
 from kb.text import looks_like_navigation
 
 
@@ -51,6 +56,32 @@ def test_the_best_passage_is_cut_to_the_budget_not_dropped() -> None:
     assert len(chosen) == 1
     assert estimate_tokens(chosen[0].text) <= 100
     assert chosen[0].text.endswith(".")
+
+
+def test_a_long_best_passage_keeps_the_part_holding_the_question_words() -> None:
+    history = "公司成立于一九九八年，最初只有五名员工，主要从事软件外包业务。" * 12
+    answer = "机房位于三号楼地下一层，进入机房需要刷工卡并在值班室登记。"
+    text = history + answer + "此后公司又陆续开设了上海和深圳的分部。" * 3
+    chosen = choose_passages([_passage(1, text)], 200, terms=("机房", "登记"))
+    kept = chosen[0].text
+    assert estimate_tokens(kept) <= 200 - 24
+    # Begun at a sentence before the words, not mid-sentence; the answer whole.
+    assert answer in kept and kept.startswith("公司成立于")
+    # Without the words the passage is cut at its start, as before.
+    assert choose_passages([_passage(1, text)], 200)[0].text == truncate_to_tokens(
+        text, 200 - 24
+    )
+
+
+def test_an_english_passage_is_cut_around_the_question_words_too() -> None:
+    filler = "The company history section describes early offices. " * 40
+    answer = "Backups run nightly at 02:30 and keep fourteen copies."
+    cut = cut_to_tokens(filler + answer + " " + filler, 120, ("backups", "copies"))
+    # Begun at the sentence holding the words, which ends the window's lead.
+    assert cut.startswith(answer)
+    assert estimate_tokens(cut) <= 120
+    # Words found nowhere: the start.
+    assert cut_to_tokens(filler, 50, ("submarine",)) == truncate_to_tokens(filler, 50)
 
 
 def test_truncation_keeps_chinese_within_the_budget() -> None:
