@@ -91,18 +91,18 @@ def cut_to_tokens(text: str, tokens: int, terms: Sequence[str] = ()) -> str:
     question's ``terms`` (lower case) are, begun at a sentence where one
     begins shortly before the first of them; the start of ``text`` when none
     is found."""
-    if estimate_tokens(text) <= tokens:
+    estimated = estimate_tokens(text)
+    if estimated <= tokens:
         return text
-    width = len(text) * tokens // estimate_tokens(text)
+    width = len(text) * tokens // estimated
     start = densest_window(text, terms, width)
     if start:
         # The window begins a quarter of its width before a question word: a
         # sentence that begins in that quarter is begun whole.
         lead = text[start : start + width // 4]
         ends = [lead.rfind(mark) + len(mark) for mark in _SENTENCE_ENDS if mark in lead]
-        start += max(ends, default=0)
-        start += len(text[start:]) - len(text[start:].lstrip())
-    return truncate_to_tokens(text[start:], tokens)
+        text = text[start + max(ends, default=0) :].lstrip()
+    return truncate_to_tokens(text, tokens)
 
 
 def choose_passages(
