@@ -31,6 +31,7 @@ from django.conf import settings
 from core.metrics import ANSWER_CACHE_LOOKUPS
 from core.redis_pool import redis_client
 from inference.prompts import PROMPT_VERSION
+from kb.text import FUNCTION_WORDS
 
 PREFIX = "archivist:answer:"
 SEMANTIC_ENTRIES_MAX = 2000
@@ -43,15 +44,6 @@ _NEGATIONS = {
 }  # fmt: skip
 _QUESTION_WORDS_ZH = {
     "什么", "怎么", "如何", "为什么", "哪些", "哪个", "多少", "是否", "可以", "请问",
-}  # fmt: skip
-_STOPWORDS = {
-    "a", "an", "the", "is", "are", "was", "were", "be", "been", "do", "does", "did",
-    "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "of", "in",
-    "on", "at", "to", "for", "from", "by", "with", "about", "and", "or", "i", "we",
-    "you", "my", "our", "your", "me", "us", "it", "its", "this", "that", "these",
-    "those", "there", "can", "could", "should", "would", "will", "shall", "may",
-    "might", "must", "please", "tell", "explain", "describe", "give", "list", "show",
-    "find", "any", "some", "all", "much", "many", "way", "ways", "know", "get",
 }  # fmt: skip
 
 
@@ -143,7 +135,7 @@ def signature(question: str) -> Signature:
     )
     distinctive: set[str] = set()
     for position, word in enumerate(re.findall(r"[\w\-]+", text)):
-        if word.casefold() in _STOPWORDS:
+        if word.casefold() in FUNCTION_WORDS:
             continue
         if (
             (position > 0 and word[:1].isupper() and word[:1].isascii())

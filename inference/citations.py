@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from inference.passages import Passage
-from kb.text import cjk_ratio
+from kb.text import FUNCTION_WORDS, cjk_ratio
 
 CITATION = re.compile(r"\[(\d{1,2})\]")
 _WORD = re.compile(r"[^\W_]{2,}", re.UNICODE)
@@ -135,6 +135,10 @@ def dangling_numbers(answer: str, passages: Sequence[Passage]) -> list[int]:
 GROUNDED_MIN_OVERLAP = 0.3
 # Above this share of CJK characters a text counts as Chinese, as a question does.
 CJK_SHARE = 0.3
+# A statement this long (in words that carry a fact), half of them in one
+# passage, was read from that passage even when the rest of the answer is
+# the model's own padding.
+DRAWN_STATEMENT_MIN_WORDS = 4
 
 
 def is_ungrounded(
@@ -144,16 +148,34 @@ def is_ungrounded(
     citations: Sequence[dict[str, Any]],
 ) -> bool:
     """Whether an answer reads as written from the model's own knowledge: no
-    citation it makes is supported, and beyond the question's own words
-    little of it is in any passage. Only judged when the answer and the
-    passages are written in the same script (a Chinese answer drawn from
-    English passages shares no words with them)."""
+    citation it makes is supported, beyond the question's own words little
+    of it is in any passage, and no sentence of it states what a passage
+    says. Only judged when the answer and the passages are written in the
+    same script (a Chinese answer drawn from English passages shares no
+    words with them)."""
     if any(c.get("supported") for c in citations):
         return False
     passages_text = " ".join(p.text for p in passages)
     if (cjk_ratio(answer) > CJK_SHARE) != (cjk_ratio(passages_text) > CJK_SHARE):
         return False
-    claim = content_words(CITATION.sub("", answer)) - content_words(question)
+    asked = content_words(question)
+    claim = content_words(CITATION.sub("", answer)) - asked
     if len(claim) < 3:
         return False
-    return _overlap(claim, passages_text) < GROUNDED_MIN_OVERLAP
+    if _overlap(claim, passages_text) >= GROUNDED_MIN_OVERLAP:
+        return False
+    return not any(
+        _draws_on(sentence, asked, passage.text)
+        for sentence, _ in cited_sentences(answer)
+        for passage in passages
+    )
+
+
+def _draws_on(sentence: str, asked: set[str], passage_text: str) -> bool:
+    """Whether a sentence states what the passage says, beyond restating the
+    question: small models wrap a fact they read in advice of their own."""
+    facts = content_words(sentence) - asked - FUNCTION_WORDS
+    return (
+        len(facts) >= DRAWN_STATEMENT_MIN_WORDS
+        and _overlap(facts, passage_text) >= SUPPORT_MIN_OVERLAP
+    )

@@ -20,6 +20,18 @@ _CJK_RUN = re.compile(
     r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]+"
 )
 
+# English words that carry no fact of their own: a question's or an answer's
+# other words say what it is about.
+FUNCTION_WORDS = frozenset({
+    "a", "an", "the", "is", "are", "was", "were", "be", "been", "do", "does", "did",
+    "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "of", "in",
+    "on", "at", "to", "for", "from", "by", "with", "about", "and", "or", "i", "we",
+    "you", "my", "our", "your", "me", "us", "it", "its", "this", "that", "these",
+    "those", "there", "can", "could", "should", "would", "will", "shall", "may",
+    "might", "must", "please", "tell", "explain", "describe", "give", "list", "show",
+    "find", "any", "some", "all", "much", "many", "way", "ways", "know", "get",
+})  # fmt: skip
+
 
 @lru_cache(maxsize=1)
 def _jieba() -> Any:

@@ -76,6 +76,35 @@ def test_an_answer_from_the_models_own_knowledge_is_recognised() -> None:
         assert is_ungrounded(answer, question, passages, cited) is expected
 
 
+def test_a_fact_read_from_a_passage_is_grounded_despite_the_models_padding() -> None:
+    """One sentence states the passage; the rest is advice of the model's own."""
+    question = "Can Orion speakers be returned?"
+    passage = Passage(
+        1,
+        21,
+        7,
+        1,
+        "orion.txt",
+        None,
+        "",
+        "Orion speakers refund policy\nOrion speakers can be returned within 14 "
+        "days of delivery. Opened speakers get store credit instead of a refund.",
+        "/documents/7/?chunk=21",
+    )
+    padded = (  # a small model's answer, word for word
+        "No, not all Orion speakers can be returned. The policy is only for the "
+        "first 14 days after delivery. If you have more than that, you may need "
+        "to consider other options."
+    )
+    advice = (
+        "Yes. Speakers are usually returned to the shop with the original box. "
+        "If you have had them for longer, you may need to consider other options."
+    )
+    assert citations_for(padded, [passage], readable={21}) == []
+    assert not is_ungrounded(padded, question, [passage], [])
+    assert is_ungrounded(advice, question, [passage], [])
+
+
 def test_a_chinese_answer_from_english_passages_is_not_judged_by_words() -> None:
     passages = _passages()[:1]
     answer = "备份任务每晚两点半运行，保留十四份副本。"
