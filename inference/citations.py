@@ -164,18 +164,19 @@ def is_ungrounded(
         return False
     if _overlap(claim, passages_text) >= GROUNDED_MIN_OVERLAP:
         return False
+    passage_words = [content_words(p.text) for p in passages]
     return not any(
-        _draws_on(sentence, asked, passage.text)
+        _states_a_passage(
+            content_words(sentence) - asked - FUNCTION_WORDS, passage_words
+        )
         for sentence, _ in cited_sentences(answer)
-        for passage in passages
     )
 
 
-def _draws_on(sentence: str, asked: set[str], passage_text: str) -> bool:
-    """Whether a sentence states what the passage says, beyond restating the
-    question: small models wrap a fact they read in advice of their own."""
-    facts = content_words(sentence) - asked - FUNCTION_WORDS
-    return (
-        len(facts) >= DRAWN_STATEMENT_MIN_WORDS
-        and _overlap(facts, passage_text) >= SUPPORT_MIN_OVERLAP
+def _states_a_passage(facts: set[str], passage_words: list[set[str]]) -> bool:
+    """Whether a sentence's fact-bearing words are, for the most part, one
+    passage's: small models wrap a fact they read in advice of their own."""
+    return len(facts) >= DRAWN_STATEMENT_MIN_WORDS and any(
+        len(facts & words) >= SUPPORT_MIN_OVERLAP * len(facts)
+        for words in passage_words
     )
