@@ -10,11 +10,13 @@ database or Django settings.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -165,9 +167,77 @@ def parse_pdf(path: str, max_pages: int) -> tuple[list[dict[str, Any]], int, lis
         pdf.close()
 
 
-def _partition(kind: str, path: str, encoding: str | None) -> list[Any]:
-    if kind in {"doc", "ppt"} and shutil.which("soffice") is None:
+def _convert_with_libreoffice(kind: str, path: str, outdir: str, timeout: float) -> str:
+    """The old binary .doc/.ppt saved as .docx/.pptx by one LibreOffice run.
+
+    unstructured's own conversion runs LibreOffice again and again, for up to a
+    hundred tries, while a damaged file gives no output, so one such file held
+    the worker for two minutes. Here a file gets one run, in a session of its
+    own (killed whole on timeout) and with this process's own profile, so two
+    workers converting at once do not lock each other out.
+    """
+    soffice = shutil.which("soffice")
+    if soffice is None:
         raise ParseProblem("needs_libreoffice", kind=kind)
+    target = f"{kind}x"
+    command = [
+        soffice,
+        f"-env:UserInstallation={_libreoffice_profile().as_uri()}",
+        "--headless",
+        "--norestore",
+        "--convert-to",
+        target,
+        "--outdir",
+        outdir,
+        path,
+    ]
+    process = subprocess.Popen(  # noqa: S603 - fixed program, a file we wrote
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        _, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise ParseProblem("timeout", seconds=round(timeout)) from None
+    # The folder is new: whatever LibreOffice wrote there is the file.
+    converted = next(Path(outdir).glob(f"*.{target}"), None)
+    if process.returncode != 0 or converted is None:
+        sys.stderr.write(
+            f"soffice ({process.returncode}): {stderr.decode(errors='replace')[:500]}\n"
+        )
+        raise ParseProblem("unreadable")
+    return str(converted)
+
+
+_PROFILE_PREFIX = "archivist-libreoffice-"
+_profile_dir: Path | None = None
+
+
+def _libreoffice_profile() -> Path:
+    """This process's LibreOffice profile, made on first use. It is removed at
+    exit, and a killed parser's is removed by the next one to convert."""
+    global _profile_dir
+    if _profile_dir is None:
+        temp = Path(tempfile.gettempdir())
+        for stale in temp.glob(f"{_PROFILE_PREFIX}*"):
+            pid = stale.name.removeprefix(_PROFILE_PREFIX)
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                shutil.rmtree(stale, ignore_errors=True)
+        _profile_dir = temp / f"{_PROFILE_PREFIX}{os.getpid()}"
+        _profile_dir.mkdir(mode=0o700, exist_ok=True)
+        atexit.register(shutil.rmtree, _profile_dir, ignore_errors=True)
+    return _profile_dir
+
+
+def _partition(kind: str, path: str, encoding: str | None, timeout: float) -> list[Any]:
+    if kind in {"doc", "ppt"}:
+        with tempfile.TemporaryDirectory(prefix="archivist-convert-") as outdir:
+            converted = _convert_with_libreoffice(kind, path, outdir, timeout)
+            return _partition(f"{kind}x", converted, None, timeout)
     from unstructured.partition.auto import partition
 
     kwargs: dict[str, Any] = {"strategy": "fast"}
@@ -181,8 +251,6 @@ def _partition(kind: str, path: str, encoding: str | None) -> list[Any]:
         "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
         "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         "xls": "application/vnd.ms-excel",
-        "doc": "application/msword",
-        "ppt": "application/vnd.ms-powerpoint",
         "odt": "application/vnd.oasis.opendocument.text",
         "epub": "application/epub+zip",
         "msg": "application/vnd.ms-outlook",
@@ -237,7 +305,10 @@ def parse(request: dict[str, Any]) -> dict[str, Any]:
             if (item := _element_dict(element))
         ]
         return {"elements": items, "pages": 1, "notes": ["read by OCR"]}
-    elements = _partition(kind, path, request.get("encoding"))
+    # The worker stops this process at its own deadline; a conversion stops a
+    # little before, so LibreOffice is not left running.
+    timeout = max(1.0, float(request.get("timeout", 300)) - 5)
+    elements = _partition(kind, path, request.get("encoding"), timeout)
     items = [item for element in elements if (item := _element_dict(element))]
     last_page = max((item["page"] or 0 for item in items), default=0)
     return {"elements": items, "pages": last_page or None, "notes": []}

@@ -149,6 +149,7 @@ class ParserProcess:
             "kind": detected.kind,
             "encoding": detected.encoding,
             "max_pages": settings.MAX_PDF_PAGES,
+            "timeout": timeout,
         }
         line_out = (json.dumps(request) + "\n").encode()
         try:
