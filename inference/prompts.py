@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kb.text import cjk_ratio
+from kb.text import cjk_word_share
 
 PROMPT_VERSION = "2026-12-03.1"
 
@@ -70,7 +70,9 @@ LLM_FAILED = {
 
 
 def question_language(text: str) -> str:
-    return "zh" if cjk_ratio(text) > 0.3 else "en"
+    """The language to answer in: Chinese where at least half of the
+    question's words are Chinese."""
+    return "zh" if cjk_word_share(text) >= 0.5 else "en"
 
 
 def language_rule(language: str) -> str:

@@ -54,6 +54,22 @@ def cjk_ratio(text: str) -> float:
     return cjk / len(letters)
 
 
+_LATIN_WORD = re.compile(r"[^\W\d_]+")
+
+
+def cjk_word_share(text: str) -> float:
+    """The share of ``text``'s words that are CJK words (jieba's), against
+    words in other scripts; numbers count for neither. Unlike the share of
+    characters, a Chinese sentence naming a long Latin-script name stays
+    Chinese, and an English one naming a Chinese place stays English."""
+    cjk_words = 0
+    for match in _CJK_RUN.finditer(text):
+        cjk_words += sum(1 for word in _jieba().cut(match.group()) if word.strip())
+    other_words = len(_LATIN_WORD.findall(_CJK_RUN.sub(" ", text)))
+    total = cjk_words + other_words
+    return cjk_words / total if total else 0.0
+
+
 def segment(text: str) -> str:
     """``text`` with every CJK run split into space-separated words."""
     if not has_cjk(text):
