@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from kb.text import cjk_word_share
 
-PROMPT_VERSION = "2026-12-03.1"
+PROMPT_VERSION = "2026-12-06.1"
 
 # Fixed, short and first in every prompt: the llama.cpp server keeps the
 # evaluated prefix of the previous prompt, so these tokens are read once, not
