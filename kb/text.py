@@ -54,7 +54,7 @@ def cjk_ratio(text: str) -> float:
     return cjk / len(letters)
 
 
-_LATIN_WORD = re.compile(r"[^\W\d_]+")
+_OTHER_SCRIPT_WORD = re.compile(r"[^\W\d_]+")
 
 
 def cjk_word_share(text: str) -> float:
@@ -65,7 +65,7 @@ def cjk_word_share(text: str) -> float:
     cjk_words = 0
     for match in _CJK_RUN.finditer(text):
         cjk_words += sum(1 for word in _jieba().cut(match.group()) if word.strip())
-    other_words = len(_LATIN_WORD.findall(_CJK_RUN.sub(" ", text)))
+    other_words = len(_OTHER_SCRIPT_WORD.findall(_CJK_RUN.sub(" ", text)))
     total = cjk_words + other_words
     return cjk_words / total if total else 0.0
 
