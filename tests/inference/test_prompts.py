@@ -1,10 +1,13 @@
 """The answer prompt's worked examples: fixed, so the LLM server keeps them
-in its cached prefix, and held to the same rules as the model's answers."""
+in its cached prefix, and held to the same rules as the model's answers; and
+the language the answer is asked in."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
+
+import pytest
 
 from inference import budget, prompts
 from inference.citations import citations_for
@@ -74,20 +77,22 @@ def test_the_examples_go_in_only_where_the_sources_keep_their_budget(
     assert budget.SOURCES_MIN_TOKENS <= budget.source_budget(question) < 450
 
 
-def test_the_answer_language_is_the_language_of_most_of_the_question_words() -> None:
-    # Counted in words, not characters: a long Latin-script name does not
-    # turn a Chinese question English, nor a Chinese name an English one.
-    for question in (
-        "Energiprojekt AB公司位于何处?",
-        "FC Barcelona的主教练是谁？",
-        "如何在 Debian 中添加一个新用户？",
-        "备份几点开始？",
-    ):
-        assert prompts.question_language(question) == "zh", question
-    for question in (
-        "Who founded 阿里巴巴?",
-        "What does 北京大学 teach in 2020?",
-        "How do I change the default editor in Debian?",
-        "2019",
-    ):
-        assert prompts.question_language(question) == "en", question
+# Counted in words, not characters: a long Latin-script name does not turn a
+# Chinese question English, nor a Chinese name an English one.
+@pytest.mark.parametrize(
+    ("question", "language"),
+    [
+        ("Energiprojekt AB公司位于何处?", "zh"),
+        ("FC Barcelona的主教练是谁？", "zh"),
+        ("如何在 Debian 中添加一个新用户？", "zh"),
+        ("备份几点开始？", "zh"),
+        ("Who founded 阿里巴巴?", "en"),
+        ("What does 北京大学 teach in 2020?", "en"),
+        ("How do I change the default editor in Debian?", "en"),
+        ("2019", "en"),
+    ],
+)
+def test_the_answer_language_is_the_language_of_most_of_the_question_words(
+    question: str, language: str
+) -> None:
+    assert prompts.question_language(question) == language
