@@ -83,6 +83,117 @@ def segment(text: str) -> str:
     return _CJK_RUN.sub(split, text)
 
 
+# The longest word looked up in the index when a query's unknown name is cut
+# again (``query_word_candidates``): names are rarely longer.
+LONGEST_INDEXED_PIECE = 8
+# Words looked up for one query at most: a question has a few such spans,
+# and a pasted paragraph must not turn into thousands of lookups.
+MAX_INDEXED_CANDIDATES = 256
+
+
+def _in_dictionary(word: str) -> bool:
+    return bool(_jieba().get_FREQ(word))
+
+
+def _search_words(word: str) -> list[str]:
+    """``word`` and its dictionary words of two and three characters, as
+    jieba's ``cut_for_search`` gives them (what the index holds)."""
+    grams = [
+        word[start : start + size]
+        for size in (2, 3)
+        if len(word) > size
+        for start in range(len(word) - size + 1)
+        if _in_dictionary(word[start : start + size])
+    ]
+    return [*grams, word]
+
+
+def _uncertain_spans(
+    words: list[str], indexed: frozenset[str] | None
+) -> list[tuple[int, int]]:
+    """Ranges of ``words`` jieba may have cut wrongly: runs of single
+    characters and words not in its dictionary (nor in ``indexed``, once
+    known), two characters or more together. Its HMM joins a name it does
+    not know to the character after it ("尚恩有" for 尚恩 + 有)."""
+    spans: list[tuple[int, int]] = []
+    start = None
+    for index, word in enumerate([*words, ""]):
+        uncertain = len(word) == 1 or (
+            len(word) > 1
+            and not _in_dictionary(word)
+            and (indexed is None or word not in indexed)
+        )
+        if uncertain and start is None:
+            start = index
+        elif not uncertain and start is not None:
+            if sum(len(w) for w in words[start:index]) > 1:
+                spans.append((start, index))
+            start = None
+    return spans
+
+
+def query_word_candidates(text: str) -> list[str]:
+    """The words ``text`` may hold that jieba cut wrongly, to look up in
+    the index (``segment_query``): the pieces of its uncertain spans that are
+    not dictionary words."""
+    found: dict[str, None] = {}
+    for match in _CJK_RUN.finditer(text):
+        words = list(_jieba().cut(match.group()))
+        for start, end in _uncertain_spans(words, None):
+            span = "".join(words[start:end])
+            for size in range(2, min(len(span), LONGEST_INDEXED_PIECE) + 1):
+                for begin in range(len(span) - size + 1):
+                    piece = span[begin : begin + size]
+                    if not _in_dictionary(piece):
+                        found[piece] = None
+    return list(found)[:MAX_INDEXED_CANDIDATES]
+
+
+def _cut_by_index(span: str, indexed: frozenset[str]) -> list[str] | None:
+    """``span`` in the fewest pieces that are each a word ``indexed`` holds
+    (not a dictionary word: jieba would have cut those itself) or one
+    character; None when no such word is in it."""
+    best: list[list[str]] = [[]]
+    for end in range(1, len(span) + 1):
+        best.append([*best[end - 1], span[end - 1]])
+        for start in range(max(0, end - LONGEST_INDEXED_PIECE), end - 1):
+            piece = span[start:end]
+            shorter = len(best[start]) + 1 < len(best[end])
+            if shorter and piece in indexed and not _in_dictionary(piece):
+                best[end] = [*best[start], piece]
+    pieces = best[-1]
+    return pieces if any(len(piece) > 1 for piece in pieces) else None
+
+
+def segment_query(text: str, indexed: frozenset[str]) -> str:
+    """``segment(text)`` for a search, except where jieba joined a name it
+    does not know to a character beside it and the searched collections
+    hold the name (``indexed``: which of ``query_word_candidates`` they
+    hold): there the name and the character are words of their own."""
+    if not indexed:
+        return segment(text)
+
+    def split(match: re.Match[str]) -> str:
+        words = list(_jieba().cut(match.group()))
+        out: list[str] = []
+        done = 0
+        for start, end in _uncertain_spans(words, indexed):
+            for word in words[done:start]:
+                out.extend(_search_words(word))
+            pieces = _cut_by_index("".join(words[start:end]), indexed)
+            if pieces is None:
+                for word in words[start:end]:
+                    out.extend(_search_words(word))
+            else:
+                out.extend(pieces)
+            done = end
+        for word in words[done:]:
+            out.extend(_search_words(word))
+        return f" {' '.join(word for word in out if word.strip())} "
+
+    return _CJK_RUN.sub(split, text)
+
+
 # A table-of-contents or index entry: dotted (or spaced) leaders, then a page
 # number, as PDF text extraction leaves them.
 _LEADER_ENTRY = re.compile(r"(?:[.·…‧•_]\s?){3,}\s*\d{1,4}\b")

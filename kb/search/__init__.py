@@ -19,8 +19,9 @@ filters again, and fuses the two. Each statement applies the permission
 filter itself.
 
 The package, one job a module: ``statement`` builds the statement's text,
-``execute`` runs it, ``highlight`` marks passages, ``tuning`` holds the
-numbers, ``service`` is ``search_chunks``.
+``execute`` runs it, ``vocabulary`` finds which of a Chinese query's
+possible words the searched collections hold, ``highlight`` marks passages,
+``tuning`` holds the numbers, ``service`` is ``search_chunks``.
 """
 
 from kb.search.execute import prepare_search_connection

@@ -19,7 +19,8 @@ from kb.rerank import RERANK_CANDIDATES, rerank_scores, reranker_enabled
 from kb.search import tuning
 from kb.search.execute import SearchStatement
 from kb.search.results import SearchFilters, SearchHit, SearchResult, dense_weight
-from kb.text import segment
+from kb.search.vocabulary import indexed_words
+from kb.text import query_word_candidates, segment_query
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 # The model this process last found in the index: the one to embed queries
@@ -119,7 +120,16 @@ def _search_chunks(
         return SearchResult([], False, "empty", timings)
     # Words split as the index splits them: for the full-text query and the
     # words to highlight.
-    segmented = segment(query)
+    possible_words = query_word_candidates(query)
+    if possible_words:
+        started = time.perf_counter()
+        indexed = indexed_words(
+            user=user, token=token, filters=filters, candidates=possible_words
+        )
+        timings["words_ms"] = (time.perf_counter() - started) * 1000
+    else:
+        indexed = frozenset()
+    segmented = segment_query(query, indexed)
     # The index's model as this process last saw it; the statement checks it.
     vector_is_assumed = query_vector is not None and query_model is None
     model = query_model or _index_model_seen or embedding_model_label()
