@@ -118,11 +118,8 @@ def _uncertain_spans(
     spans: list[tuple[int, int]] = []
     start = None
     for index, word in enumerate([*words, ""]):
-        uncertain = len(word) == 1 or (
-            len(word) > 1
-            and not _in_dictionary(word)
-            and (indexed is None or word not in indexed)
-        )
+        unknown = not _in_dictionary(word) and (indexed is None or word not in indexed)
+        uncertain = len(word) == 1 or (len(word) > 1 and unknown)
         if uncertain and start is None:
             start = index
         elif not uncertain and start is not None:
@@ -175,21 +172,13 @@ def segment_query(text: str, indexed: frozenset[str]) -> str:
 
     def split(match: re.Match[str]) -> str:
         words = list(_jieba().cut(match.group()))
-        out: list[str] = []
-        done = 0
-        for start, end in _uncertain_spans(words, indexed):
-            for word in words[done:start]:
-                out.extend(_search_words(word))
+        # From the last span back, so the earlier spans' places hold.
+        for start, end in reversed(_uncertain_spans(words, indexed)):
             pieces = _cut_by_index("".join(words[start:end]), indexed)
-            if pieces is None:
-                for word in words[start:end]:
-                    out.extend(_search_words(word))
-            else:
-                out.extend(pieces)
-            done = end
-        for word in words[done:]:
-            out.extend(_search_words(word))
-        return f" {' '.join(word for word in out if word.strip())} "
+            if pieces is not None:
+                words[start:end] = pieces
+        cut = [piece for word in words for piece in _search_words(word)]
+        return f" {' '.join(word for word in cut if word.strip())} "
 
     return _CJK_RUN.sub(split, text)
 
