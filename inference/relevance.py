@@ -6,7 +6,7 @@ the question's, or when it holds most of the question's informative words
 then the rest of the first ``READ_PASSAGES`` when none of those is close)
 for their meaning by the reader (``ANSWER_READER_MODEL``, EmbeddingGemma by
 default), which reads Chinese and English even where the index's model,
-chosen for its ingestion speed, reads English only: embedding two or three
+chosen for its ingestion speed, reads English only: embedding a few
 passages per question costs a fraction of a second where embedding a whole
 collection with it would take hours on a small CPU.
 
@@ -58,7 +58,7 @@ MIN_LEXICAL_COVERAGE_ALONE = 0.4
 # search ranks the answer lower now and then, and reading further costs only
 # questions that would otherwise be declined). And the share of the
 # question's words a passage must hold to be worth reading.
-READ_PASSAGES = 3
+READ_PASSAGES = 5
 READ_FIRST = 2
 MIN_LEXICAL_COVERAGE_TO_READ = 0.15
 # Characters of a passage the reader reads, around where most of the
@@ -290,7 +290,8 @@ def relevant_hits(
     is answered from those and, where the search model does not read its
     language, from the passages holding a lower share of its words. Short of
     such a passage, the reader decides: the question is answered from the
-    first passages it finds close (and the lower-share ones), or declined.
+    first passages it finds close, followed by the lower-share ones, or
+    declined.
     Adds ``reader_ms`` to ``timings`` when the reader was used."""
     hits = result.hits
     similarity_bar = min_similarity(result.embedding_model)
@@ -324,8 +325,10 @@ def relevant_hits(
         timings["reader_ms"] = (time.perf_counter() - started) * 1000
     if not close:
         return []
-    return [
-        hit
-        for position, (hit, ok) in enumerate(zip(hits, weak, strict=True))
-        if ok or position in close
+    # What the reader finds close goes first: it judged the meaning, where
+    # the others only share words, and the sources' budget often holds one
+    # passage.
+    kept = [
+        position for position, ok in enumerate(weak) if ok and position not in close
     ]
+    return [hits[position] for position in sorted(close) + kept]

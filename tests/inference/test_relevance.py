@@ -30,6 +30,10 @@ MACHINE_ROOM = (
     "机房管理规定\n\n公司的服务器机房位于上海市浦东新区张江路 88 号三楼。机房温度保持"
     "在 22 摄氏度，湿度保持在百分之四十五。进入机房需要刷工卡并在值班室登记。"
 )
+LIBRARY = (
+    "市图书馆简介\n\n市图书馆建于 1987 年，2015 年扩建后共有藏书 120 万册。周一闭馆，"
+    "其余每天 9:00 至 21:00 开放。"
+)
 BACKUPS = (
     "Archivist maintenance handbook\n\nThe nightly backup job starts at 02:30 and "
     "keeps fourteen daily copies on the storage server in rack B. Restores are "
@@ -147,6 +151,22 @@ def test_the_answer_may_be_in_a_later_passage_read(with_reader: None) -> None:
         {},
     )
     assert [hit.chunk_id for hit in hits] == [READ_PASSAGES]
+
+
+def test_a_passage_the_reader_finds_close_goes_before_those_sharing_words(
+    with_reader: None,
+) -> None:
+    # The first passage found holds enough of the question's words to be
+    # kept, but is about something else; the second answers, and the model
+    # reads it first (the sources' budget often holds only one).
+    hits = relevant_hits(
+        "进入机房需要做什么？",
+        _lexical(
+            _hit(LIBRARY, coverage=0.45, n=1), _hit(MACHINE_ROOM, coverage=0.3, n=2)
+        ),
+        {},
+    )
+    assert [hit.chunk_id for hit in hits] == [2, 1]
 
 
 def test_a_later_passage_is_read_only_when_none_of_the_first_is_close(
